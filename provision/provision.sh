@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Entry point of the shell provisioner (run as root in the guest by Vagrant).
+# One script per service, each idempotent: on an up-to-date guest nothing
+# changes and the whole run takes seconds.
+set -euo pipefail
+
+export DEVBOX_ROOT=${DEVBOX_ROOT:-/vagrant}
+here="$DEVBOX_ROOT/provision"
+source "$here/lib.sh"
+
+step "packages" "$here/packages.sh"
+# Settings are read only now: the packages step brings python3-yaml.
+exports=$(cd "$DEVBOX_ROOT" && python3 -m devbox.settings --shell) \
+  || die "devbox.yaml is invalid (message above); fix it and run vagrant provision"
+eval "$exports"
+export ${!DEVBOX_@}
+step "app" "$here/app.sh"
+step "nginx" "$here/nginx.sh"
+step "check" "$here/check.sh"
+echo "devbox: provisioned in ${SECONDS}s"

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# One command from a bare Debian/Ubuntu machine (as root) to a running devbox:
+#   ./setup.sh              install, build the lxc box, bring the guest up
+#   ./setup.sh test [ARGS]  the same, then the whole test suite (ARGS go to pytest)
+#   ./setup.sh down         destroy the guest and take the host network down
+# Idempotent: on a machine that has everything it only checks, in seconds.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+say() { printf '\n==> %s\n' "$*"; }
+die() { echo "setup.sh: $*" >&2; exit 1; }
+
+[[ $(id -u) == 0 ]] || die "run as root (sudo ./setup.sh): it installs packages and creates the lxc bridge"
+command=${1:-up}
+[[ $# -gt 0 ]] && shift
+
+if [[ $command == down ]]; then
+  vagrant destroy -f || true
+  provision/host/network.sh stop
+  exit 0
+fi
+[[ $command == up || $command == test ]] || die "unknown command '$command'; use: ./setup.sh [up|test|down]"
+
+say "host packages"
+provision/host/packages.sh
+
+say "Python environment (.venv)"
+stamp=.venv/.requirements
+want=$(cat requirements/host.txt requirements/app.txt | sha256sum | cut -c1-16)
+if [[ $(cat "$stamp" 2>/dev/null) != "$want" ]]; then
+  [[ -x .venv/bin/python ]] || python3 -m venv .venv
+  .venv/bin/pip install --quiet --disable-pip-version-check -r requirements/host.txt
+  echo "$want" > "$stamp"
+fi
+py=.venv/bin/python
+settings() { "$py" -m devbox.settings "$@"; }
+settings >/dev/null || die "fix devbox.yaml (message above) and run ./setup.sh again"
+echo "ok"
+
+say "guest Python wheels (installed offline in the guest)"
+worker=$(settings worker)
+wheels="$(settings wheelhouse)/$worker"
+# The guest is Debian 12: CPython 3.11, glibc 2.36. pip does not widen a
+# manylinux_2_X platform to older glibc tags by itself, so list them.
+platforms=(--platform manylinux2014_x86_64)
+for glibc in $(seq 17 36); do platforms+=(--platform "manylinux_2_${glibc}_x86_64"); done
+"$py" -m pip download --quiet --disable-pip-version-check --dest "$wheels" \
+  --only-binary=:all: --implementation cp --python-version 3.11 "${platforms[@]}" \
+  -r "requirements/worker-$worker.txt"
+echo "$(ls "$wheels" | wc -l) wheels in $wheels"
+
+say "lxc box"
+provision/host/build-box.sh "$(settings boxes.lxc)"
+
+say "host network for lxc"
+provision/host/network.sh
+
+say "vagrant up"
+url="http://localhost:$(settings host_port)"
+vagrant up --provider=lxc
+for _ in $(seq 60); do
+  curl -fsS --max-time 2 "$url/healthz" >/dev/null 2>&1 && break
+  sleep 1
+done
+curl -fsS --max-time 2 "$url/healthz" >/dev/null || die "$url does not answer; see 'vagrant ssh -c \"journalctl -u $(settings name) -n 50\"'"
+say "devbox is up: $url"
+
+if [[ $command == test ]]; then
+  say "tests"
+  exec .venv/bin/python -m pytest "$@"
+fi

@@ -1,0 +1,35 @@
+"""One error page for every HTTP error: short HTML for people, JSON for scripts."""
+from flask import jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+MESSAGES = {
+    404: "There is nothing at this address.",
+    405: "This address does not accept {method} requests.",
+    413: "The request is too large for this server.",
+    500: "Something went wrong on the server; the details are in the app log.",
+}
+
+
+def wants_json():
+    if request.path.startswith("/api/"):
+        return True
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    return best == "application/json"
+
+
+def handle_http_error(e):
+    # Flask also routes redirects raised during routing (e.g. a missing
+    # trailing slash) through HTTPException handlers; those are not errors.
+    if e.code is None or e.code < 400:
+        return e
+    message = MESSAGES.get(e.code, e.description).format(method=request.method)
+    if wants_json():
+        response = jsonify(error=message)
+    else:
+        response = render_template("error.html", error=e, message=message)
+    headers = [(k, v) for k, v in e.get_headers() if k.lower() != "content-type"]  # e.g. Allow on 405
+    return response, e.code, headers
+
+
+def init_app(app):
+    app.register_error_handler(HTTPException, handle_http_error)

@@ -1,0 +1,56 @@
+"""Reach the guest from the host: its state through python-vagrant, a shell
+through Fabric. Both are built on demand, never at import, so tools that
+import this module work with no guest and no Vagrant installed.
+"""
+
+from __future__ import annotations
+
+import shutil
+import urllib.request
+import json
+
+from devbox.settings import ROOT
+
+
+class GuestError(Exception):
+    """The guest cannot be reached; the message says why and what to run."""
+
+
+def vagrant():
+    """A python-vagrant handle on this repository's Vagrantfile."""
+    if shutil.which("vagrant") is None:
+        raise GuestError("vagrant is not installed; run ./setup.sh (bare Debian) or install Vagrant")
+    import vagrant as python_vagrant  # imported late: fab -l must work without it
+
+    return python_vagrant.Vagrant(root=str(ROOT), quiet_stdout=False, quiet_stderr=False)
+
+
+def state() -> tuple[str, str]:
+    """(state, provider) of the guest, e.g. ('running', 'lxc') or ('not_created', 'lxc')."""
+    status = vagrant().status()
+    return status[0].state, status[0].provider
+
+
+def connection():
+    """A Fabric Connection to the running guest, from `vagrant ssh-config`."""
+    current, _ = state()
+    if current == "not_created":
+        raise GuestError("the guest is not created; run fab up")
+    if current != "running":
+        raise GuestError(f"the guest is {current}; run fab up")
+    from fabric import Connection
+
+    conf = vagrant().conf()
+    return Connection(
+        host=conf["HostName"],
+        user=conf["User"],
+        port=int(conf["Port"]),
+        connect_kwargs={"key_filename": conf["IdentityFile"].strip('"')},
+        connect_timeout=10,
+    )
+
+
+def health(base_url: str, timeout: float = 2.0) -> dict:
+    """The app's /healthz answer through ``base_url``; raises OSError when it does not answer."""
+    with urllib.request.urlopen(f"{base_url}/healthz", timeout=timeout) as response:
+        return json.load(response)

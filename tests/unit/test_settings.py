@@ -1,0 +1,96 @@
+"""devbox.yaml is checked once, the same way for every part: a bad value stops
+everything with one line naming the key and the fix."""
+
+import copy
+import shutil
+import subprocess
+
+import pytest
+import yaml
+
+from devbox import settings as devbox_settings
+from devbox.settings import ROOT, SettingsError
+
+
+@pytest.fixture
+def raw():
+    """The repository's devbox.yaml as plain data, to break one key at a time."""
+    return yaml.safe_load((ROOT / "devbox.yaml").read_text())
+
+
+def test_repository_settings_are_valid(settings):
+    assert settings["worker_class"] == "eventlet"
+    assert settings["async_mode"] == "eventlet"
+    assert settings["max_body_bytes"] == 1024 * 1024
+
+
+@pytest.mark.parametrize("key, value, expected", [
+    ("host_port", 0, "host_port: 0 is not a port"),
+    ("host_port", "8001", "host_port: '8001' is not a port"),
+    ("app_port", 5000, "app_port: equals guest_port"),
+    ("worker", "tornado", "worker: 'tornado' is not supported"),
+    ("host_ip", "localhost", "host_ip: 'localhost' is not an IP address"),
+    ("memory", 12, "memory: 12 is too small"),
+    ("max_body_size", "lots", "max_body_size: 'lots' is not valid"),
+    ("name", "Dev Box", "name: 'Dev Box' is not valid"),
+])
+def test_a_bad_value_names_the_key_and_the_fix(raw, key, value, expected):
+    raw[key] = value
+    with pytest.raises(SettingsError) as excinfo:
+        devbox_settings.validate(raw)
+    message = str(excinfo.value)
+    assert message.startswith(expected)
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize("dotted", ["host_port", "boxes.lxc", "paths.venv"])
+def test_a_missing_key_is_named(raw, dotted):
+    broken = copy.deepcopy(raw)
+    *parents, last = dotted.split(".")
+    target = broken
+    for part in parents:
+        target = target[part]
+    del target[last]
+    with pytest.raises(SettingsError, match=rf"^{dotted}: missing; add it"):
+        devbox_settings.validate(broken)
+
+
+def test_a_relative_guest_path_is_refused(raw):
+    raw["paths"]["static"] = "app/static"
+    with pytest.raises(SettingsError, match=r"^paths.static: .* must be an absolute guest path"):
+        devbox_settings.validate(raw)
+
+
+def test_invalid_yaml_gives_the_line(tmp_path):
+    bad = tmp_path / "devbox.yaml"
+    bad.write_text("name: devbox\nhost_port: [8001\n")
+    with pytest.raises(SettingsError, match=r"not valid YAML at line \d+"):
+        devbox_settings.load(bad)
+
+
+def test_cli_prints_values_and_exit_code_2_on_error(tmp_path, monkeypatch, capsys):
+    assert devbox_settings.main(["host_port", "paths.venv"]) == 0
+    assert capsys.readouterr().out.split() == ["8001", "/opt/devbox/venv"]
+    assert devbox_settings.main(["no.such.key"]) == 2
+    assert "no.such.key: no such setting" in capsys.readouterr().err
+
+
+def test_shell_exports_flatten_nested_keys(settings):
+    lines = devbox_settings.shell_exports(settings).splitlines()
+    assert f"DEVBOX_HOST_PORT={settings['host_port']}" in lines
+    assert f"DEVBOX_PATHS_VENV={settings['paths']['venv']}" in lines
+
+
+@pytest.mark.skipif(shutil.which("vagrant") is None, reason="the Vagrantfile check needs vagrant (./setup.sh installs it)")
+@pytest.mark.parametrize("key, value, expected", [
+    ("host_port", 70000, "devbox.yaml: host_port: 70000 is not a port"),
+    ("memory", "lots", 'devbox.yaml: memory: "lots" is too small or not a number'),
+])
+def test_vagrantfile_stops_on_a_bad_value(tmp_path, raw, key, value, expected):
+    shutil.copy(ROOT / "Vagrantfile", tmp_path)
+    shutil.copytree(ROOT / "provision" / "vagrant", tmp_path / "provision" / "vagrant")
+    raw[key] = value
+    (tmp_path / "devbox.yaml").write_text(yaml.safe_dump(raw))
+    result = subprocess.run(["vagrant", "validate"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    assert expected in result.stderr

@@ -16,10 +16,10 @@ install -d -o "$user" -g adm -m 2750 "$DEVBOX_PATHS_LOGS"
 install -d -o root -g "$user" -m 750 "$DEVBOX_PATHS_CONFIG"
 
 # The secret never comes from the repository; it is made here, once.
-env_file="$DEVBOX_PATHS_CONFIG/app.env"
-if [[ ! -s $env_file ]]; then
-  (umask 027; echo "DEVBOX_SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_hex(32))')" > "$env_file")
-  chgrp "$user" "$env_file"
+secret_file="$DEVBOX_PATHS_CONFIG/secret.env"
+if [[ ! -s $secret_file ]]; then
+  (umask 027; echo "DEVBOX_SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_hex(32))')" > "$secret_file")
+  chgrp "$user" "$secret_file"
 fi
 
 # Reinstall only when the requirements changed (their hash is kept in the venv).
@@ -39,6 +39,9 @@ if [[ ! -x $venv/bin/python || $(cat "$venv/.requirements" 2>/dev/null) != "$wan
 fi
 
 unit_changed=false
+if render app.env.j2 "$DEVBOX_PATHS_CONFIG/app.env"; then
+  unit_changed=true
+fi
 if render app.service.j2 "$unit"; then
   systemctl daemon-reload
   unit_changed=true

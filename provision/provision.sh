@@ -2,6 +2,7 @@
 # Entry point of the shell provisioner (run as root in the guest by Vagrant).
 # One script per service, each idempotent: on an up-to-date guest nothing
 # changes and the whole run takes seconds.
+# Usage: provision.sh [STEP...]   steps: app nginx check (default: all of them)
 set -euo pipefail
 
 export DEVBOX_ROOT=${DEVBOX_ROOT:-/vagrant}
@@ -14,7 +15,12 @@ exports=$(cd "$DEVBOX_ROOT" && python3 -m devbox.settings --shell) \
   || die "devbox.yaml is invalid (message above); fix it and run vagrant provision"
 eval "$exports"
 export ${!DEVBOX_@}
-step "app" "$here/app.sh"
-step "nginx" "$here/nginx.sh"
-step "check" "$here/check.sh"
+steps=("$@")
+((${#steps[@]})) || steps=(app nginx check)
+for name in "${steps[@]}"; do
+  case $name in
+    app|nginx|check) step "$name" "$here/$name.sh" ;;
+    *) die "no provisioning step '$name'; the steps are: app nginx check" ;;
+  esac
+done
 echo "devbox: provisioned in ${SECONDS}s"

@@ -78,7 +78,11 @@ def test_site_keeps_static_safe_and_websockets_working(local_settings):
 
 def test_unit_runs_one_worker_of_the_configured_class(settings):
     unit = render("app.service.j2", settings)
+    env = render("app.env.j2", settings)
     assert f"--worker-class {settings['worker_class']} --workers 1" in unit
-    assert f"DEVBOX_ASYNC_MODE={settings['async_mode']}" in unit
+    assert f"DEVBOX_ASYNC_MODE={settings['async_mode']}" in env
+    assert f"DEVBOX_MAX_CONTENT_LENGTH={settings['max_body_bytes']}" in env
     assert "Restart=always" in unit
-    assert "SECRET" not in unit  # the secret lives in the guest-only env file
+    # The secret lives only in the guest, in a file made at provision time.
+    assert "SECRET_KEY" not in unit + env
+    assert f"EnvironmentFile={settings['paths']['config']}/secret.env" in unit

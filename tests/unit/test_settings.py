@@ -2,8 +2,6 @@
 everything with one line naming the key and the fix."""
 
 import copy
-import shutil
-import subprocess
 
 import pytest
 import yaml
@@ -80,17 +78,3 @@ def test_shell_exports_flatten_nested_keys(settings):
     assert f"DEVBOX_HOST_PORT={settings['host_port']}" in lines
     assert f"DEVBOX_PATHS_VENV={settings['paths']['venv']}" in lines
 
-
-@pytest.mark.skipif(shutil.which("vagrant") is None, reason="the Vagrantfile check needs vagrant (./setup.sh installs it)")
-@pytest.mark.parametrize("key, value, expected", [
-    ("host_port", 70000, "devbox.yaml: host_port: 70000 is not a port"),
-    ("memory", "lots", 'devbox.yaml: memory: "lots" is too small or not a number'),
-])
-def test_vagrantfile_stops_on_a_bad_value(tmp_path, raw, key, value, expected):
-    shutil.copy(ROOT / "Vagrantfile", tmp_path)
-    shutil.copytree(ROOT / "provision" / "vagrant", tmp_path / "provision" / "vagrant")
-    raw[key] = value
-    (tmp_path / "devbox.yaml").write_text(yaml.safe_dump(raw))
-    result = subprocess.run(["vagrant", "validate"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
-    assert result.returncode != 0
-    assert expected in result.stderr

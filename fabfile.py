@@ -1,0 +1,186 @@
+"""devbox tasks. `fab -l` lists them, `fab -h TASK` shows a task's options.
+
+Nothing here touches Vagrant or the guest at import time: connections are made
+inside the tasks, so `fab -l` works with no guest and no Vagrant installed.
+"""
+
+import shlex
+import subprocess
+import sys
+import time
+
+from fabric import task
+from invoke.exceptions import Exit
+
+from devbox import guest as devbox_guest
+from devbox import settings as devbox_settings
+
+
+def _settings():
+    try:
+        return devbox_settings.load()
+    except devbox_settings.SettingsError as exc:
+        raise Exit(f"devbox.yaml: {exc}", code=2) from None
+
+
+def _base_url(s):
+    return f"http://localhost:{s['host_port']}"
+
+
+def _connection():
+    try:
+        return devbox_guest.connection()
+    except devbox_guest.GuestError as exc:
+        raise Exit(f"devbox: {exc}", code=1) from None
+
+
+def _vagrant():
+    try:
+        return devbox_guest.vagrant()
+    except devbox_guest.GuestError as exc:
+        raise Exit(f"devbox: {exc}", code=1) from None
+
+
+def _health(base_url):
+    try:
+        return devbox_guest.health(base_url)
+    except (OSError, ValueError):
+        return None
+
+
+def _wait_for(predicate, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    return None
+
+
+def _vagrant_call(action, *args, **kwargs):
+    """Run a python-vagrant method, streaming Vagrant's output; one line on failure."""
+    try:
+        getattr(_vagrant(), action)(*args, **kwargs)
+    except subprocess.CalledProcessError as exc:
+        raise Exit(f"devbox: vagrant {action} failed (exit {exc.returncode}, output above)", code=1) from None
+
+
+def _guest_script(s, *steps):
+    """The command that runs provision.sh steps in the guest, as root."""
+    root = s["paths"]["synced"]
+    return f"sudo DEVBOX_ROOT={root} bash {root}/provision/provision.sh {' '.join(steps)}"
+
+
+@task(help={"provider": "Vagrant provider (default: the first usable one: virtualbox, libvirt, lxc)"})
+def up(c, provider=None):
+    """Start the guest (created and provisioned the first time); returns when the app answers."""
+    s = _settings()
+    started = time.monotonic()
+    _vagrant_call("up", provider=provider)
+    url = _base_url(s)
+    if not _wait_for(lambda: _health(url), timeout=60):
+        raise Exit(f"devbox: the guest is up but {url} does not answer; see fab logs", code=1)
+    print(f"devbox is up at {url} ({time.monotonic() - started:.1f}s)")
+
+
+@task
+def halt(c):
+    """Stop the guest; fab up starts it again with everything in place."""
+    _vagrant_call("halt")
+
+
+@task
+def destroy(c):
+    """Delete the guest and everything in it (the database too). Your files stay."""
+    _vagrant_call("destroy")
+
+
+@task
+def provision(c):
+    """Re-run provisioning: apply devbox.yaml and requirements changes to the running guest."""
+    _vagrant_call("provision")
+
+
+@task
+def reload(c):
+    """Load code changes: nginx re-rendered (nginx -t first), app HUP'd; waits until new code answers."""
+    s = _settings()
+    url = _base_url(s)
+    before = _health(url)
+    if before is None:
+        raise Exit(f"devbox: {url} does not answer, so there is nothing to reload; run fab up", code=1)
+    conn = _connection()
+    started = time.monotonic()
+    result = conn.run(_guest_script(s, "nginx"), hide=True, warn=True)
+    if result.failed:
+        print(result.stderr.strip(), file=sys.stderr)  # nginx's own message
+        raise Exit("devbox: nginx config invalid (above); the previous config keeps serving, the app was not reloaded",
+                   code=1)
+    conn.run(f"sudo systemctl reload {s['name']}.service", hide=True)
+    after = _wait_for(lambda: (h := _health(url)) and h["boot_id"] != before["boot_id"] and h, timeout=60)
+    if not after:
+        raise Exit("devbox: the app did not come back within 60s; see fab logs (a syntax error?)", code=1)
+    print(f"new code answering at {url} after {time.monotonic() - started:.2f}s (version {after['version']})")
+
+
+VERSIONS = """import sys, importlib.metadata as m
+print("python", sys.version.split()[0], *(f"{p} {m.version(p)}" for p in sys.argv[1:]))"""
+
+
+@task
+def status(c):
+    """One screen: guest state and provider, services, health through the forwarded port, versions."""
+    s = _settings()
+    url = _base_url(s)
+    state, provider = devbox_guest.state()
+    print(f"guest     {state} ({provider})")
+    health = _health(url)
+    if health:
+        print(f"health    {url}/healthz: {health['status']}, version {health['version']}, "
+              f"boot {health['boot_id'][:8]}, async_mode {health['async_mode']}")
+    else:
+        print(f"health    {url}/healthz: no answer")
+    if state != "running":
+        return
+    conn = _connection()
+
+    def guest(command):
+        return conn.run(command, hide=True, warn=True).stdout.strip()
+
+    nginx = guest("systemctl is-active nginx") + ", " + guest("/usr/sbin/nginx -v 2>&1")
+    app = guest(f"systemctl is-active {s['name']}")
+    python = f"{s['paths']['venv']}/bin/python -c {shlex.quote(VERSIONS)}"
+    versions = guest(f"{python} gunicorn {s['worker']} flask flask-socketio")
+    print(f"nginx     {nginx}")
+    print(f"app       {app}, gunicorn {s['worker']} worker on 127.0.0.1:{s['app_port']}")
+    print(f"versions  {versions}")
+
+
+@task(help={"follow": "keep streaming new lines", "lines": "how many lines of each log to show first"})
+def logs(c, follow=False, lines=20):
+    """nginx access/error and app logs from the guest; --follow to stream them."""
+    s = _settings()
+    logs_dir = s["paths"]["logs"]
+    files = " ".join(f"{logs_dir}/{name}" for name in ("nginx-access.log", "nginx-error.log", "app.log"))
+    flag = "-F" if follow else ""
+    _connection().run(f"sudo tail -n {int(lines)} {flag} {files}", pty=follow, warn=True)
+
+
+@task(help={"args": "options passed to pytest, e.g. --args='-k static -x'"})
+def test(c, args=""):
+    """Run the test suite on the host against the running devbox (unit tests included)."""
+    s = _settings()
+    if not _health(_base_url(s)):
+        raise Exit(f"devbox: {_base_url(s)} does not answer; run fab up first", code=1)
+    c.run(f"{sys.executable} -m pytest {args}", pty=sys.stdout.isatty())
+
+
+@task
+def shell(c):
+    """A Flask shell inside the guest, with the app's settings and database."""
+    s = _settings()
+    config, venv, root = s["paths"]["config"], s["paths"]["venv"], s["paths"]["synced"]
+    command = (f"cd {root} && set -a && . {config}/app.env && . {config}/secret.env && set +a && "
+               f"exec {venv}/bin/flask --app app shell")
+    _connection().run(f"sudo -u {s['name']} bash -c '{command}'", pty=True)

@@ -4,6 +4,7 @@ Nothing here touches Vagrant or the guest at import time: connections are made
 inside the tasks, so `fab -l` works with no guest and no Vagrant installed.
 """
 
+import os
 import shlex
 import subprocess
 import sys
@@ -102,26 +103,32 @@ def provision(c):
     _vagrant_call("provision")
 
 
-@task
-def reload(c):
-    """Load code changes: nginx re-rendered (nginx -t first), app HUP'd; waits until new code answers."""
-    s = _settings()
+def _reload(s, conn, timeout=60):
+    """Gracefully reload the app (restart it if it is down), re-render nginx,
+    and wait until new code answers through the forwarded port; return the seconds it took."""
     url = _base_url(s)
     before = _health(url)
-    if before is None:
-        raise Exit(f"devbox: {url} does not answer, so there is nothing to reload; run fab up", code=1)
-    conn = _connection()
     started = time.monotonic()
+    # HUP first: the new worker boots while nginx is re-rendered and checked.
+    conn.run(f"sudo systemctl reload-or-restart {s['name']}.service", hide=True)
     result = conn.run(_guest_script(s, "nginx"), hide=True, warn=True)
     if result.failed:
         print(result.stderr.strip(), file=sys.stderr)  # nginx's own message
-        raise Exit("devbox: nginx config invalid (above); the previous config keeps serving, the app was not reloaded",
-                   code=1)
-    conn.run(f"sudo systemctl reload {s['name']}.service", hide=True)
-    after = _wait_for(lambda: (h := _health(url)) and h["boot_id"] != before["boot_id"] and h, timeout=60)
+        raise Exit("devbox: the nginx config is invalid (above); the previous config keeps serving", code=1)
+    after = _wait_for(lambda: (h := _health(url)) and (before is None or h["boot_id"] != before["boot_id"]) and h,
+                      timeout=timeout)
     if not after:
-        raise Exit("devbox: the app did not come back within 60s; see fab logs (a syntax error?)", code=1)
-    print(f"new code answering at {url} after {time.monotonic() - started:.2f}s (version {after['version']})")
+        print(conn.run(f"sudo tail -n 15 {s['paths']['logs']}/app.log", hide=True, warn=True).stdout, file=sys.stderr)
+        raise Exit(f"devbox: the new code did not answer within {timeout}s; the app log is above", code=1)
+    return time.monotonic() - started, after
+
+
+@task
+def reload(c):
+    """Load code changes: app reloaded gracefully (HUP), nginx re-rendered if changed (nginx -t first); waits for the new code."""
+    s = _settings()
+    elapsed, health = _reload(s, _connection())
+    print(f"new code answering at {_base_url(s)} after {elapsed:.2f}s (version {health['version']})")
 
 
 VERSIONS = """import sys, importlib.metadata as m
@@ -184,3 +191,68 @@ def shell(c):
     command = (f"cd {root} && set -a && . {config}/app.env && . {config}/secret.env && set +a && "
                f"exec {venv}/bin/flask --app app shell")
     _connection().run(f"sudo -u {s['name']} bash -c '{command}'", pty=True)
+
+
+@task(help={"quiet": "seconds without a save that end a burst of saves (default 0.2)"})
+def watch(c, quiet=0.2):
+    """Watch the tree: .py saved -> reload; template or static saved -> open pages refresh (CSS in place)."""
+    import threading
+
+    import socketio
+    from watchdog.events import FileSystemEventHandler
+    from watchdog.observers import Observer
+
+    from devbox.settings import ROOT
+    from devbox.watch import RELOAD, Debouncer
+
+    s = _settings()
+    url = _base_url(s)
+    if not s["dev_mode"]:
+        raise Exit("devbox: dev_mode is off in devbox.yaml, so pages cannot be told to refresh; "
+                   "set dev_mode: true and run fab provision", code=1)
+    if _health(url) is None:
+        raise Exit(f"devbox: {url} does not answer; run fab up first", code=1)
+    conn = _connection()
+    pages = socketio.Client(reconnection=True, websocket_extra_options={"origin": url})
+    pages.connect(url, transports=["websocket"], wait_timeout=10)
+
+    def fire(action, paths):
+        started = time.monotonic()
+        try:
+            if action == RELOAD:
+                _reload(s, conn, timeout=20)
+            pages.call("devbox:changed", {"action": "page" if action == RELOAD else action}, timeout=5)
+        except Exit as exc:
+            print(exc.message, file=sys.stderr)  # keep watching: the next save may fix it
+            return
+        except Exception as exc:  # noqa: BLE001  the watcher must outlive a lost connection
+            print(f"devbox: could not tell the pages ({exc}); is the devbox up?", file=sys.stderr)
+            return
+        shown = ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
+        print(f"{time.strftime('%H:%M:%S')} {shown}: {action} ({time.monotonic() - started:.2f}s)", flush=True)
+
+    debouncer = Debouncer(fire, quiet=float(quiet))
+
+    class Handler(FileSystemEventHandler):
+        def on_any_event(self, event):
+            if event.event_type in ("opened", "closed_no_write") or event.is_directory:
+                return
+            for path in (event.src_path, getattr(event, "dest_path", "")):
+                if path:
+                    debouncer.add(os.path.relpath(path, ROOT))
+
+    observer = Observer()
+    observer.schedule(Handler(), str(ROOT), recursive=True)
+    observer.start()
+    stop = threading.Event()
+    print(f"watching {ROOT} for {url} (Ctrl-C stops)", flush=True)
+    try:
+        debouncer.run(stop)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop.set()
+        observer.stop()
+        observer.join()
+        pages.disconnect()
+        conn.close()

@@ -57,7 +57,13 @@ provision/host/network.sh
 
 say "vagrant up"
 url="http://localhost:$(settings host_port)"
-vagrant up --provider=lxc
+state=$(vagrant status --machine-readable | awk -F, '$3 == "state" {print $4; exit}')
+if [[ $state == running ]]; then
+  # A re-run also repairs a guest whose provisioning failed; seconds when up to date.
+  vagrant provision
+else
+  vagrant up --provider=lxc
+fi
 for _ in $(seq 60); do
   curl -fsS --max-time 2 "$url/healthz" >/dev/null 2>&1 && break
   sleep 1

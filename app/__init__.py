@@ -57,6 +57,7 @@ def create_app(test_config=None):
         MAX_TEXT_LENGTH=280,
         MAX_CONTENT_LENGTH=1024 * 1024,
         DEV_MODE=False,
+        MESSAGE_QUEUE=None,
     )
     app.config.from_pyfile("config.py", silent=True)
     app.config.from_prefixed_env("DEVBOX", loads=str)
@@ -78,7 +79,9 @@ def create_app(test_config=None):
 
     # No cors_allowed_origins: the default accepts only an Origin that matches
     # the Host header (plus X-Forwarded-Proto), and refuses foreign sites.
-    socketio.init_app(app, async_mode=app.config["ASYNC_MODE"])
+    # With a message queue, a broadcast from a freshly reloaded worker also
+    # reaches clients still attached to the old one while it winds down.
+    socketio.init_app(app, async_mode=app.config["ASYNC_MODE"], message_queue=app.config["MESSAGE_QUEUE"])
     # Outermost, so engine.io's origin check and Flask both see the scheme and
     # client address nginx reports.
     app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1)

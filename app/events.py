@@ -18,6 +18,21 @@ def notify(payload=None, *_):
     return {"ok": True, "id": item["id"]}
 
 
+REFRESH_ACTIONS = ("page", "css")
+
+
+@socketio.on("devbox:changed")
+def devbox_changed(payload=None, *_):
+    """Development mode only: `fab watch` saw files change; every open page
+    refreshes (``page``) or swaps its stylesheets (``css``)."""
+    if not current_app.config["DEV_MODE"]:
+        return {"ok": False, "error": "Live refresh is on only in development mode (DEVBOX_DEV_MODE=true)."}
+    if not isinstance(payload, dict) or payload.get("action") not in REFRESH_ACTIONS:
+        return {"ok": False, "error": 'Send {"action": "page"} or {"action": "css"}.'}
+    socketio.emit("devbox:refresh", {"action": payload["action"]})
+    return {"ok": True}
+
+
 @socketio.on("echo")
 def echo(*args):
     """Acks back exactly what was sent (round-trip benchmarks)."""

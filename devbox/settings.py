@@ -88,6 +88,9 @@ def validate(raw: Any) -> dict:
         raise SettingsError(f"worker: {worker!r} is not supported; use one of {', '.join(WORKERS)}")
     s["worker"] = worker
     s.update(WORKERS[worker])
+    if not isinstance(need("dev_mode"), bool):
+        raise SettingsError(f"dev_mode: {raw['dev_mode']!r} is not true or false; set it to true or false")
+    s["dev_mode"] = raw["dev_mode"]
     s["memory"] = _positive(need("memory"), "memory", 256)
     s["cpus"] = _positive(need("cpus"), "cpus", 1)
     boxes = _mapping(need("boxes"), "boxes")

@@ -7,7 +7,7 @@ source "$DEVBOX_ROOT/provision/lib.sh"
 user=$DEVBOX_NAME
 venv=$DEVBOX_PATHS_VENV
 requirements="$DEVBOX_ROOT/requirements/worker-$DEVBOX_WORKER.txt"
-wheels="$DEVBOX_ROOT/$DEVBOX_WHEELHOUSE/$DEVBOX_WORKER"
+wheels="$DEVBOX_ROOT/$DEVBOX_WHEELHOUSE/$DEVBOX_WORKER"  # filled by ./setup.sh
 unit="/etc/systemd/system/$DEVBOX_NAME.service"
 
 id -u "$user" >/dev/null 2>&1 || useradd --system --home-dir "$DEVBOX_PATHS_DATA" --shell /usr/sbin/nologin "$user"
@@ -28,12 +28,12 @@ venv_changed=false
 if [[ ! -x $venv/bin/python || $(cat "$venv/.requirements" 2>/dev/null) != "$want" ]]; then
   [[ -x $venv/bin/python ]] || python3 -m venv "$venv"
   if [[ -d $wheels ]]; then
-    pip_source=(--no-index --find-links "$wheels")   # offline, from `make wheels`
+    pip_source=(--no-index --find-links "$wheels")   # offline
   else
     pip_source=()
   fi
   "$venv/bin/pip" install --quiet --disable-pip-version-check "${pip_source[@]}" -r "$requirements" \
-    || die "pip could not install $requirements${pip_source:+ from $wheels (run make wheels on the host)}"
+    || die "pip could not install $requirements${pip_source:+ from $wheels (run ./setup.sh on the host to fetch them)}"
   echo "$want" > "$venv/.requirements"
   venv_changed=true
 fi

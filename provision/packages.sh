@@ -3,7 +3,7 @@
 # a public box (VirtualBox, libvirt) fetches what is missing.
 set -euo pipefail
 
-wanted=(nginx python3-venv python3-yaml curl ca-certificates)
+wanted=(nginx redis-server python3-venv python3-yaml curl ca-certificates)
 missing=()
 for pkg in "${wanted[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -2,25 +2,27 @@
 # Entry point of the shell provisioner (run as root in the guest by Vagrant).
 # One script per service, each idempotent: on an up-to-date guest nothing
 # changes and the whole run takes seconds.
-# Usage: provision.sh [STEP...]   steps: app nginx check (default: all of them)
+# Usage: provision.sh [STEP...]   steps: redis app nginx check (default: all of them)
 set -euo pipefail
 
 export DEVBOX_ROOT=${DEVBOX_ROOT:-/vagrant}
 here="$DEVBOX_ROOT/provision"
 source "$here/lib.sh"
 
-step "packages" "$here/packages.sh"
+# A full run installs packages first; named steps (fab reload runs "nginx")
+# are for a guest that has them.
+(($#)) || step "packages" "$here/packages.sh"
 # Settings are read only now: the packages step brings python3-yaml.
 exports=$(cd "$DEVBOX_ROOT" && python3 -m devbox.settings --shell) \
   || die "devbox.yaml is invalid (message above); fix it and run vagrant provision"
 eval "$exports"
 export ${!DEVBOX_@}
 steps=("$@")
-((${#steps[@]})) || steps=(app nginx check)
+((${#steps[@]})) || steps=(redis app nginx check)
 for name in "${steps[@]}"; do
   case $name in
-    app|nginx|check) step "$name" "$here/$name.sh" ;;
-    *) die "no provisioning step '$name'; the steps are: app nginx check" ;;
+    redis|app|nginx|check) step "$name" "$here/$name.sh" ;;
+    *) die "no provisioning step '$name'; the steps are: redis app nginx check" ;;
   esac
 done
 echo "devbox: provisioned in ${SECONDS}s"

@@ -1,6 +1,8 @@
 import pytest
 
 import app.events
+from app import create_app
+from app.extensions import socketio
 
 GOOD = {"text": "hi there"}
 
@@ -105,3 +107,31 @@ def test_foreign_origin_is_refused(client, origin, host):
     response = client.get(HANDSHAKE, headers={"Origin": origin, "Host": host})
     assert response.status_code == 400
     assert "Not an accepted origin" in response.get_data(as_text=True)
+
+
+def test_live_refresh_is_refused_outside_development_mode(socket_client, other_socket_client):
+    ack = socket_client.emit("devbox:changed", {"action": "page"}, callback=True)
+    assert ack["ok"] is False and "development mode" in ack["error"]
+    assert other_socket_client.get_received() == []
+
+
+@pytest.fixture
+def dev_app(tmp_path):
+    """An app in development mode (live refresh on)."""
+    return create_app({"TESTING": True, "SECRET_KEY": "test", "DEV_MODE": True,
+                       "DATABASE": str(tmp_path / "dev.sqlite")})
+
+
+@pytest.mark.parametrize("action", ["page", "css"])
+def test_live_refresh_is_broadcast_in_development_mode(dev_app, action):
+    sender, page = socketio.test_client(dev_app), socketio.test_client(dev_app)
+    assert sender.emit("devbox:changed", {"action": action}, callback=True) == {"ok": True}
+    assert [(e["name"], e["args"]) for e in page.get_received()] == [("devbox:refresh", [{"action": action}])]
+
+
+@pytest.mark.parametrize("payload", [None, "page", {}, {"action": "reboot"}])
+def test_live_refresh_rejects_unknown_actions(dev_app, payload):
+    client = socketio.test_client(dev_app)
+    ack = client.emit("devbox:changed", payload, callback=True)
+    assert ack["ok"] is False
+    assert client.is_connected()

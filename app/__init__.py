@@ -64,9 +64,11 @@ def create_app(test_config=None):
     if test_config is not None:
         app.config.from_mapping(test_config)
     _normalize_config(app.config)
+    # Before app.debug is set: that setter builds the Jinja environment, and
+    # the template reloading it gets then is fixed for good.
+    app.config["TEMPLATES_AUTO_RELOAD"] = app.config["DEV_MODE"]
     # The debugger runs arbitrary code for whoever reaches the page: never on.
     app.debug = False
-    app.config["TEMPLATES_AUTO_RELOAD"] = app.config["DEV_MODE"]
     app.config["VERSION"] = source_version()
     app.config["BOOT_ID"] = uuid.uuid4().hex
 

@@ -5,9 +5,10 @@ import this module work with no guest and no Vagrant installed.
 
 from __future__ import annotations
 
-import shutil
-import urllib.request
 import json
+import shutil
+import subprocess
+import urllib.request
 
 from devbox.settings import ROOT
 
@@ -33,14 +34,16 @@ def state() -> tuple[str, str]:
 
 def connection():
     """A Fabric Connection to the running guest, from `vagrant ssh-config`."""
-    current, _ = state()
-    if current == "not_created":
-        raise GuestError("the guest is not created; run fab up")
-    if current != "running":
-        raise GuestError(f"the guest is {current}; run fab up")
     from fabric import Connection
 
-    conf = vagrant().conf()
+    try:
+        conf = vagrant().conf()
+    except subprocess.CalledProcessError:
+        # Asked only now: each vagrant call costs a second of Ruby start-up.
+        current, _ = state()
+        if current == "not_created":
+            raise GuestError("the guest is not created; run fab up") from None
+        raise GuestError(f"the guest is {current.replace('_', ' ')}; run fab up") from None
     return Connection(
         host=conf["HostName"],
         user=conf["User"],

@@ -5,13 +5,18 @@ A guest that does not answer is a failure, never a skip: these tests exist to
 prove that every layer works.
 """
 
+import shutil
 import uuid
 
 import pytest
+from playwright.sync_api import expect, sync_playwright
 import requests
 import socketio
 
 from devbox import guest as devbox_guest
+from devbox.settings import ROOT
+from devbox.watch import RELOAD, classify
+from tests.host.helpers import fab
 
 
 @pytest.fixture(scope="session")
@@ -80,3 +85,64 @@ def connect_client(base_url):
     for client in clients:
         client.disconnect()
 
+
+
+@pytest.fixture
+def edit():
+    """Factory: change a repository file on the host for this test only.
+
+    ``edit(path, new_text)`` writes it; at teardown every file is put back and,
+    when app code was among them, the app is reloaded onto the original code.
+    """
+    originals = {}
+
+    def change(relative, text):
+        path = ROOT / relative
+        originals.setdefault(path, path.read_text())
+        path.write_text(text)
+        return path
+
+    yield change
+    for path, text in originals.items():
+        path.write_text(text)
+    if any(classify(str(path.relative_to(ROOT))) == RELOAD for path in originals):
+        result = fab("reload")
+        assert result.returncode == 0, result.stderr
+
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# Headless, and quiet: without these flags Chromium keeps dialling Google's
+# services, which this machine's closed network refuses.
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium, headless, for the whole module."""
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def open_page(browser, base_url):
+    """Factory: a fresh page (own cookies) on the devbox, with its console errors collected."""
+    contexts = []
+
+    def open_page():
+        context = browser.new_context()
+        contexts.append(context)
+        page = context.new_page()
+        page.errors = []
+        page.on("pageerror", lambda exc: page.errors.append(str(exc)))
+        page.goto(base_url + "/")
+        expect(page.locator("#status")).to_have_text("live", timeout=10_000)
+        return page
+
+    yield open_page
+    for context in contexts:
+        context.close()

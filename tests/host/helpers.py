@@ -1,6 +1,10 @@
 """Small helpers for the host-side tests."""
 
+import subprocess
+import sys
 import time
+
+from devbox.settings import ROOT
 
 
 def wait_for(predicate, timeout=10.0, interval=0.05):
@@ -12,3 +16,10 @@ def wait_for(predicate, timeout=10.0, interval=0.05):
             return value
         time.sleep(interval)
     return None
+
+
+def fab(*args, timeout=120):
+    """Run a fab task from this repository, as a developer would; returns the CompletedProcess."""
+    return subprocess.run([sys.executable, "-m", "fabric", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout)
+

@@ -47,6 +47,7 @@ def test_environment_overrides(monkeypatch, tmp_path):
     assert db.exists()
     assert app.config["DEV_MODE"] is True
     assert app.config["TEMPLATES_AUTO_RELOAD"] is True
+    assert app.jinja_env.auto_reload is True  # what Jinja actually checks: edited templates are re-read
     assert app.config["MAX_CONTENT_LENGTH"] == 2048
 
 
@@ -59,6 +60,7 @@ def test_defaults(monkeypatch, isolated_environment):
     assert app.config["MAX_TEXT_LENGTH"] == 280
     assert app.config["MAX_CONTENT_LENGTH"] == 1024 * 1024
     assert app.config["DEV_MODE"] is False
+    assert app.jinja_env.auto_reload is False
 
 
 def test_instance_config_file(isolated_environment):

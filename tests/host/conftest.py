@@ -5,7 +5,6 @@ A guest that does not answer is a failure, never a skip: these tests exist to
 prove that every layer works.
 """
 
-import shutil
 import uuid
 
 import pytest
@@ -13,6 +12,7 @@ from playwright.sync_api import expect, sync_playwright
 import requests
 import socketio
 
+from devbox import browser as devbox_browser
 from devbox import guest as devbox_guest
 from devbox.settings import ROOT
 from devbox.watch import RELOAD, classify
@@ -110,20 +110,11 @@ def edit():
         assert result.returncode == 0, result.stderr
 
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-# Headless, and quiet: without these flags Chromium keeps dialling Google's
-# services, which this machine's closed network refuses.
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
-
-
 @pytest.fixture(scope="session")
 def browser():
     """Debian's Chromium, headless, for the whole module."""
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = devbox_browser.launch(playwright)
         yield browser
         browser.close()
 

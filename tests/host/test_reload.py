@@ -87,3 +87,21 @@ def test_an_invalid_nginx_config_is_refused_and_the_old_one_keeps_serving(http, 
     assert "the nginx config is invalid" in result.stderr
     assert http.get("/healthz").status_code == 200
     assert http.get("/static/app.css").status_code == 200
+
+
+def test_back_to_back_reloads_leave_no_worker_on_old_code(connect_client, http, edit, guest, settings):
+    # Connected clients keep each retired worker alive for a while; reloads
+    # that come faster than that must still end with one worker, on new code.
+    clients = [connect_client() for _ in range(3)]
+    for _ in range(3):
+        expected = add_probe(edit)
+        assert fab("reload").returncode == 0
+    for client in clients:
+        client.disconnect()  # retired workers may now finish at once
+
+    def workers():
+        master = guest.run(f"systemctl show -p MainPID --value {settings['name']}", hide=True).stdout.strip()
+        return guest.run(f"ps -o pid= --ppid {master}", hide=True, warn=True).stdout.split()
+
+    assert wait_for(lambda: len(workers()) == 1, timeout=45), workers()
+    assert {http.get("/healthz").json()["version"] for _ in range(10)} == {expected}

@@ -38,26 +38,31 @@ def summary(samples):
             "min_s": round(ordered[0], 3), "max_s": round(ordered[-1], 3)}
 
 
+def save_py(base_url, text):
+    """Write app code and return the seconds until /healthz reports its version."""
+    PY.write_text(text)
+    expected, started = source_version(), time.monotonic()
+    while True:
+        try:
+            if devbox_guest.health(base_url)["version"] == expected:
+                return time.monotonic() - started
+        except OSError:
+            pass
+        if time.monotonic() - started > 30:
+            raise SystemExit("bench: new code did not answer within 30 s; is fab watch reloading?")
+        time.sleep(0.01)
+
+
 def measure_py(base_url, runs):
     original = PY.read_text()
     samples = []
     try:
         for _ in range(runs):
-            PY.write_text(original + f"\n# edit-loop probe {uuid.uuid4().hex}\n")
-            expected, started = source_version(), time.monotonic()
-            while True:
-                try:
-                    if devbox_guest.health(base_url)["version"] == expected:
-                        break
-                except OSError:
-                    pass
-                if time.monotonic() - started > 30:
-                    raise SystemExit("bench: new code did not answer within 30 s; is fab watch reloading?")
-                time.sleep(0.01)
-            samples.append(time.monotonic() - started)
-            time.sleep(1)  # let the old worker wind down before the next save
+            samples.append(save_py(base_url, original + f"\n# edit-loop probe {uuid.uuid4().hex}\n"))
+            time.sleep(1)  # a developer's pause between saves
     finally:
-        PY.write_text(original)
+        save_py(base_url, original)
+        time.sleep(1)  # the page refresh that follows the reload is not part of the next measure
     return samples
 
 

@@ -28,7 +28,8 @@ DEFAULT_FILE = ROOT / "devbox.yaml"
 # async_mode is always set explicitly: left on auto, Flask-SocketIO picks
 # eventlet whenever it is installed, whatever the worker.
 WORKERS = {
-    "eventlet": {"worker_class": "eventlet", "async_mode": "eventlet"},
+    # gunicorn's eventlet worker, retiring within 50 ms on a reload (see the module).
+    "eventlet": {"worker_class": "devbox.gunicorn_worker.EventletWorker", "async_mode": "eventlet"},
 }
 SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
 PROVIDERS = ("virtualbox", "libvirt", "lxc")

@@ -27,7 +27,7 @@ def test_edited_code_answers_after_fab_reload(http, edit):
     assert result.returncode == 0, result.stderr
     assert "new code answering at http://localhost:" in result.stdout
     after = http.get("/healthz").json()
-    assert (after["version"], after["boot_id"] != before["boot_id"]) == (expected, True)
+    assert (after["version"], after["boot_id"] != before["boot_id"]) == (expected, True), result.stdout
 
 
 class Load(threading.Thread):

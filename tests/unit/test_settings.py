@@ -17,7 +17,7 @@ def raw():
 
 
 def test_repository_settings_are_valid(settings):
-    assert settings["worker_class"] == "eventlet"
+    assert settings["worker_class"] == "devbox.gunicorn_worker.EventletWorker"
     assert settings["async_mode"] == "eventlet"
     assert settings["max_body_bytes"] == 1024 * 1024
 

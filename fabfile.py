@@ -49,16 +49,6 @@ def _health(base_url):
         return None
 
 
-def _wait_for(predicate, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    return None
-
-
 def _vagrant_call(action, *args, **kwargs):
     """Run a python-vagrant method, streaming Vagrant's output; one line on failure."""
     try:
@@ -80,7 +70,7 @@ def up(c, provider=None):
     started = time.monotonic()
     _vagrant_call("up", provider=provider)
     url = _base_url(s)
-    if not _wait_for(lambda: _health(url), timeout=60):
+    if not devbox_guest.wait_for(lambda: _health(url), timeout=60):
         raise Exit(f"devbox: the guest is up but {url} does not answer; see fab logs", code=1)
     print(f"devbox is up at {url} ({time.monotonic() - started:.1f}s)")
 
@@ -115,7 +105,7 @@ def _reload(s, conn, timeout=60):
     if result.failed:
         print(result.stderr.strip(), file=sys.stderr)  # nginx's own message
         raise Exit("devbox: the nginx config is invalid (above); the previous config keeps serving", code=1)
-    after = _wait_for(lambda: (h := _health(url)) and (before is None or h["boot_id"] != before["boot_id"]) and h,
+    after = devbox_guest.wait_for(lambda: (h := _health(url)) and (before is None or h["boot_id"] != before["boot_id"]) and h,
                       timeout=timeout)
     if not after:
         print(conn.run(f"sudo tail -n 15 {s['paths']['logs']}/app.log", hide=True, warn=True).stdout, file=sys.stderr)

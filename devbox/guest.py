@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import time
 import urllib.request
 
 from devbox.settings import ROOT
@@ -51,6 +52,17 @@ def connection():
         connect_kwargs={"key_filename": conf["IdentityFile"].strip('"')},
         connect_timeout=10,
     )
+
+
+def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05):
+    """Poll ``predicate`` until it returns something truthy; return that, or None on timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    return None
 
 
 def health(base_url: str, timeout: float = 2.0) -> dict:

@@ -7,8 +7,9 @@ import uuid
 import requests
 
 from app import source_version
+from devbox.guest import wait_for
 from devbox.settings import ROOT
-from tests.host.helpers import fab, wait_for
+from tests.host.helpers import fab
 
 PROBE_FILE = "app/health.py"
 

@@ -2,7 +2,6 @@
 edit, never reaching gunicorn and never leaving app/static."""
 
 import uuid
-from pathlib import Path
 
 import pytest
 

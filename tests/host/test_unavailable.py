@@ -2,7 +2,7 @@
 itself, never a raw 502."""
 
 from devbox import guest as devbox_guest
-from tests.host.helpers import wait_for
+from devbox.guest import wait_for
 
 
 def test_app_down_gives_the_friendly_retrying_page(http, guest, settings, base_url):

@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 from app import source_version
 from devbox import guest as devbox_guest
 from devbox.settings import ROOT
-from tests.host.helpers import wait_for
+from devbox.guest import wait_for
 
 
 @pytest.fixture

@@ -130,7 +130,10 @@ def status(c):
     """One screen: guest state and provider, services, health through the forwarded port, versions."""
     s = _settings()
     url = _base_url(s)
-    state, provider = devbox_guest.state()
+    try:
+        state, provider = devbox_guest.state()
+    except devbox_guest.GuestError as exc:
+        raise Exit(f"devbox: {exc}", code=1) from None
     print(f"guest     {state} ({provider})")
     health = _health(url)
     if health:

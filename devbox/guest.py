@@ -18,18 +18,18 @@ class GuestError(Exception):
     """The guest cannot be reached; the message says why and what to run."""
 
 
-def vagrant():
-    """A python-vagrant handle on this repository's Vagrantfile."""
+def vagrant(quiet: bool = False):
+    """A python-vagrant handle on this repository's Vagrantfile; ``quiet`` hides Vagrant's own output."""
     if shutil.which("vagrant") is None:
         raise GuestError("vagrant is not installed; run ./setup.sh (bare Debian) or install Vagrant")
     import vagrant as python_vagrant  # imported late: fab -l must work without it
 
-    return python_vagrant.Vagrant(root=str(ROOT), quiet_stdout=False, quiet_stderr=False)
+    return python_vagrant.Vagrant(root=str(ROOT), quiet_stdout=quiet, quiet_stderr=quiet)
 
 
 def state() -> tuple[str, str]:
     """(state, provider) of the guest, e.g. ('running', 'lxc') or ('not_created', 'lxc')."""
-    status = vagrant().status()
+    status = vagrant(quiet=True).status()
     return status[0].state, status[0].provider
 
 
@@ -38,7 +38,7 @@ def connection():
     from fabric import Connection
 
     try:
-        conf = vagrant().conf()
+        conf = vagrant(quiet=True).conf()
     except subprocess.CalledProcessError:
         # Asked only now: each vagrant call costs a second of Ruby start-up.
         current, _ = state()

@@ -3,7 +3,8 @@
 # a public box (VirtualBox, libvirt) fetches what is missing.
 set -euo pipefail
 
-wanted=(nginx redis-server python3-venv python3-yaml curl ca-certificates)
+# wrk: the benchmarks measure the app directly from inside the guest.
+wanted=(nginx redis-server python3-venv python3-yaml curl ca-certificates wrk)
 missing=()
 for pkg in "${wanted[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -16,7 +16,7 @@ suite=bookworm
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 packages=(
   systemd systemd-sysv dbus openssh-server sudo ca-certificates iproute2 procps less
-  python3 python3-venv python3-yaml nginx redis-server curl
+  python3 python3-venv python3-yaml nginx redis-server curl wrk
 )
 
 if [[ -f $stamp && $(cat "$stamp") == "$recipe" ]] && vagrant box list 2>/dev/null | grep -q "^$box "; then

@@ -1,0 +1,193 @@
+"""What each layer of the devbox costs, measured side by side in one run.
+
+    .venv/bin/python -m bench.stack [--runs 3] [--duration 5] [--json results.json]
+
+Runs on the host against the running devbox, and inside the guest (over SSH)
+where a direct number is needed. Variants of one measure alternate run by run
+(A, B, A, B, ...), so a noisy neighbour hurts both alike; the table gives
+medians over the runs and the ratio of the medians. HTTP load comes from wrk
+(Debian's), on the host through the forwarded port and in the guest against
+nginx or gunicorn directly; Socket.IO round trips from bench.rtt.
+Bounded: every load has a fixed duration and a fixed number of connections,
+and stays on loopback or inside the guest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+from devbox import guest as devbox_guest
+from devbox import settings as devbox_settings
+from devbox.settings import ROOT
+
+CONNECTIONS = 32
+
+
+def parse_wrk(text: str) -> dict:
+    """Requests/s and failures from wrk's report."""
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    return {"rps": rps, "non_2xx": int(non_2xx.group(1)) if non_2xx else 0,
+            "socket_errors": sum(map(int, errors.groups())) if errors else 0}
+
+
+def wrk_command(url: str, duration: int) -> str:
+    return f"wrk --threads 2 --connections {CONNECTIONS} --duration {duration}s {url}"
+
+
+def median(values):
+    return statistics.median(values)
+
+
+class Bench:
+    def __init__(self, runs: int, duration: float):
+        self.s = devbox_settings.load()
+        self.runs = runs
+        self.duration = duration
+        self.base_url = f"http://localhost:{self.s['host_port']}"
+        # wrk takes the first address a name resolves to; localhost may be ::1.
+        self.load_url = f"http://{self.s['host_ip']}:{self.s['host_port']}"
+        self.guest = devbox_guest.connection()
+        self.guest.config.run.in_stream = False
+
+    def on_host(self, path: str) -> dict:
+        result = subprocess.run(wrk_command(self.load_url + path, self.duration).split(),
+                                capture_output=True, text=True, check=True)
+        return parse_wrk(result.stdout)
+
+    def in_guest(self, port: int, path: str) -> dict:
+        return parse_wrk(self.guest.run(wrk_command(f"http://127.0.0.1:{port}{path}", self.duration), hide=True).stdout)
+
+    def side_by_side(self, variants: dict) -> dict:
+        """Run each variant (name -> callable returning a dict with 'rps') ``runs`` times, interleaved."""
+        samples = {name: [] for name in variants}
+        for _ in range(self.runs):
+            for name, run in variants.items():
+                samples[name].append(run())
+        return samples
+
+    def http(self, path: str) -> dict:
+        p = self.s
+        samples = self.side_by_side({
+            "through host port (nginx)": lambda: self.on_host(path),
+            "guest -> nginx": lambda: self.in_guest(p["guest_port"], path),
+            "guest -> gunicorn": lambda: self.in_guest(p["app_port"], path),
+        })
+        return {name: {"rps_median": round(median([r["rps"] for r in runs])),
+                       "failures": sum(r["non_2xx"] + r["socket_errors"] for r in runs)}
+                for name, runs in samples.items()}
+
+    def rtt(self, count: int) -> dict:
+        root, venv, port = self.s["paths"]["synced"], self.s["paths"]["venv"], self.s["app_port"]
+        samples = self.side_by_side({
+            "through host port": lambda: json.loads(subprocess.run(
+                [sys.executable, "-m", "bench.rtt", self.base_url, "--count", str(count)],
+                cwd=ROOT, capture_output=True, text=True, check=True).stdout),
+            "guest -> gunicorn": lambda: json.loads(self.guest.run(
+                f"cd {root} && {venv}/bin/python -m bench.rtt http://127.0.0.1:{port} --count {count}",
+                hide=True).stdout),
+        })
+        return {name: {"median_ms": round(median([r["median_ms"] for r in runs]), 3),
+                       "p99_ms": round(median([r["p99_ms"] for r in runs]), 3), "messages": count * self.runs}
+                for name, runs in samples.items()}
+
+    def reload_under_load(self, reloads: int) -> dict:
+        """`fab reload` ``reloads`` times while wrk loads the forwarded port; failures counted."""
+        report = {}
+
+        def load():
+            seconds = reloads * 4 + 2
+            out = subprocess.run(wrk_command(self.load_url + "/", seconds).split(), capture_output=True, text=True)
+            report.update(parse_wrk(out.stdout))
+
+        loader = threading.Thread(target=load)
+        loader.start()
+        times = []
+        for _ in range(reloads):
+            time.sleep(1)
+            result = subprocess.run([sys.executable, "-m", "fabric", "reload"], cwd=ROOT, capture_output=True,
+                                    text=True, check=True)
+            times.append(float(re.search(r"after ([\d.]+)s", result.stdout).group(1)))
+        loader.join()
+        return {"reloads": reloads, "median_s": round(median(times), 3), "max_s": round(max(times), 3),
+                "requests_during": round(report["rps"] * (reloads * 4 + 2)),
+                "failed_requests": report["non_2xx"] + report["socket_errors"]}
+
+    def timed(self, command: list[str], times: int) -> dict:
+        samples = []
+        for _ in range(times):
+            started = time.monotonic()
+            subprocess.run(command, cwd=ROOT, capture_output=True, check=True)
+            samples.append(time.monotonic() - started)
+        return {"runs": times, "median_s": round(median(samples), 2), "max_s": round(max(samples), 2)}
+
+
+def ratio(a: float, b: float) -> str:
+    return f"{a / b:.2f}x"
+
+
+def table(r: dict) -> str:
+    st, dy, rt, rl = r["static"], r["dynamic"], r["rtt"], r["reload"]
+    host, nginx, app = "through host port (nginx)", "guest -> nginx", "guest -> gunicorn"
+    rows = [
+        ("static /static/app.css, req/s", f"{st[host]['rps_median']} via 8001 (nginx); {st[nginx]['rps_median']} nginx "
+         f"in guest; {st[app]['rps_median']} Flask in guest", f"nginx via host port / Flask: {ratio(st[host]['rps_median'], st[app]['rps_median'])}"),
+        ("dynamic /, req/s", f"{dy[host]['rps_median']} via 8001; {dy[nginx]['rps_median']} nginx in guest; "
+         f"{dy[app]['rps_median']} gunicorn direct", f"via 8001 / direct: {ratio(dy[host]['rps_median'], dy[app]['rps_median'])}"),
+        ("Socket.IO emit->ack, ms", f"median {rt['through host port']['median_ms']} / p99 {rt['through host port']['p99_ms']} via 8001; "
+         f"median {rt['guest -> gunicorn']['median_ms']} / p99 {rt['guest -> gunicorn']['p99_ms']} direct",
+         f"via 8001 / direct (median): {ratio(rt['through host port']['median_ms'], rt['guest -> gunicorn']['median_ms'])}"),
+        ("fab reload -> new code, under load", f"median {rl['median_s']} s, max {rl['max_s']} s over {rl['reloads']}",
+         f"{rl['failed_requests']} failed of ~{rl['requests_during']} requests"),
+        ("no-op re-provision (vagrant provision)", f"median {r['provision']['median_s']} s", ""),
+    ]
+    if "up" in r:
+        rows.append(("vagrant up, box cached, guest halted", f"median {r['up']['median_s']} s", ""))
+    lines = ["| measure | figures | ratio / result |", "|---|---|---|"]
+    lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3, help="runs per variant (default 3)")
+    parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run (default 5)")
+    parser.add_argument("--messages", type=int, default=2000, help="Socket.IO round trips per run (default 2000)")
+    parser.add_argument("--reloads", type=int, default=10)
+    parser.add_argument("--with-up", action="store_true", help="also time vagrant halt + up (about 20 s a run)")
+    parser.add_argument("--json", help="also write the results to this file")
+    args = parser.parse_args(argv)
+    try:
+        bench = Bench(args.runs, args.duration)
+    except (devbox_guest.GuestError, devbox_settings.SettingsError) as exc:
+        raise SystemExit(f"bench: {exc}") from None
+    results = {
+        "static": bench.http("/static/app.css"),
+        "dynamic": bench.http("/"),
+        "rtt": bench.rtt(args.messages),
+        "reload": bench.reload_under_load(args.reloads),
+        "provision": bench.timed(["vagrant", "provision"], args.runs),
+    }
+    if args.with_up:
+        samples = []
+        for _ in range(args.runs):
+            subprocess.run(["vagrant", "halt"], cwd=ROOT, capture_output=True, check=True)
+            samples.append(bench.timed(["vagrant", "up"], 1)["median_s"])
+        results["up"] = {"runs": args.runs, "median_s": round(median(samples), 2)}
+    print(table(results))
+    print(json.dumps(results))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()

@@ -7,7 +7,8 @@ where a direct number is needed. Variants of one measure alternate run by run
 (A, B, A, B, ...), so a noisy neighbour hurts both alike; the table gives
 medians over the runs and the ratio of the medians. HTTP load comes from wrk
 (Debian's), on the host through the forwarded port and in the guest against
-nginx or gunicorn directly; Socket.IO round trips from bench.rtt.
+nginx or gunicorn directly; Socket.IO round trips from bench.rtt, broadcast
+fan-out to 100 and 1000 clients from bench.fanout.
 Bounded: every load has a fixed duration and a fixed number of connections,
 and stays on loopback or inside the guest.
 """
@@ -17,12 +18,14 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import resource
 import statistics
 import subprocess
 import sys
 import threading
 import time
 
+from bench import fanout
 from devbox import guest as devbox_guest
 from devbox import settings as devbox_settings
 from devbox.settings import ROOT
@@ -149,6 +152,9 @@ def table(r: dict) -> str:
          f"{rl['failed_requests']} failed of ~{rl['requests_during']} requests"),
         ("no-op re-provision (vagrant provision)", f"median {r['provision']['median_s']} s", ""),
     ]
+    for f in r["fanout"]:
+        rows.append((f"broadcast to {f['clients']} clients, until all have it",
+                     f"median {f['median_ms']} ms, p99 {f['p99_ms']} ms over {f['rounds']} messages", ""))
     if "up" in r:
         rows.append(("vagrant up, box cached, guest halted", f"median {r['up']['median_s']} s", ""))
     lines = ["| measure | figures | ratio / result |", "|---|---|---|"]
@@ -165,6 +171,8 @@ def main(argv=None):
     parser.add_argument("--with-up", action="store_true", help="also time vagrant halt + up (about 20 s a run)")
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args(argv)
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)  # a descriptor per fan-out client
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     try:
         bench = Bench(args.runs, args.duration)
     except (devbox_guest.GuestError, devbox_settings.SettingsError) as exc:
@@ -174,6 +182,7 @@ def main(argv=None):
         "dynamic": bench.http("/"),
         "rtt": bench.rtt(args.messages),
         "reload": bench.reload_under_load(args.reloads),
+        "fanout": [fanout.measure(bench.load_url, n, 20) for n in (100, 1000)],
         "provision": bench.timed(["vagrant", "provision"], args.runs),
     }
     if args.with_up:

@@ -93,6 +93,7 @@ def validate(raw: Any) -> dict:
         raise SettingsError(f"dev_mode: {raw['dev_mode']!r} is not true or false; set it to true or false")
     s["dev_mode"] = raw["dev_mode"]
     s["memory"] = _positive(need("memory"), "memory", 256)
+    s["max_clients"] = _positive(need("max_clients"), "max_clients", 100)
     s["cpus"] = _positive(need("cpus"), "cpus", 1)
     boxes = _mapping(need("boxes"), "boxes")
     s["boxes"] = {p: _text(need(p, boxes, "boxes."), f"boxes.{p}", r"[\w./-]+", "use a box name such as debian/bookworm64")

@@ -79,7 +79,8 @@ def test_site_keeps_static_safe_and_websockets_working(local_settings):
 def test_unit_runs_one_worker_of_the_configured_class(settings):
     unit = render("app.service.j2", settings)
     env = render("app.env.j2", settings)
-    assert f"--worker-class {settings['worker_class']} --workers 1" in unit
+    assert f"--worker-class {settings['worker_class']} --workers 1 --worker-connections {settings['max_clients']}" in unit
+    assert f"LimitNOFILE={settings['max_clients'] * 2 + 1024}" in unit
     assert f"DEVBOX_ASYNC_MODE={settings['async_mode']}" in env
     assert f"DEVBOX_MAX_CONTENT_LENGTH={settings['max_body_bytes']}" in env
     assert "Restart=always" in unit

@@ -29,6 +29,8 @@ def test_repository_settings_are_valid(settings):
     ("worker", "tornado", "worker: 'tornado' is not supported"),
     ("host_ip", "localhost", "host_ip: 'localhost' is not an IP address"),
     ("memory", 12, "memory: 12 is too small"),
+    ("max_clients", 10, "max_clients: 10 is too small"),
+    ("dev_mode", "yes", "dev_mode: 'yes' is not true or false"),
     ("max_body_size", "lots", "max_body_size: 'lots' is not valid"),
     ("name", "Dev Box", "name: 'Dev Box' is not valid"),
 ])

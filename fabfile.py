@@ -28,18 +28,16 @@ def _base_url(s):
     return f"http://localhost:{s['host_port']}"
 
 
+def _guest(call):
+    """``call()`` from devbox.guest; no Vagrant or no guest ends the task with its one-line reason."""
+    try:
+        return call()
+    except devbox_guest.GuestError as exc:
+        raise Exit(f"devbox: {exc}", code=1) from None
+
+
 def _connection():
-    try:
-        return devbox_guest.connection()
-    except devbox_guest.GuestError as exc:
-        raise Exit(f"devbox: {exc}", code=1) from None
-
-
-def _vagrant():
-    try:
-        return devbox_guest.vagrant()
-    except devbox_guest.GuestError as exc:
-        raise Exit(f"devbox: {exc}", code=1) from None
+    return _guest(devbox_guest.connection)
 
 
 def _health(base_url):
@@ -52,7 +50,7 @@ def _health(base_url):
 def _vagrant_call(action, *args, **kwargs):
     """Run a python-vagrant method, streaming Vagrant's output; one line on failure."""
     try:
-        getattr(_vagrant(), action)(*args, **kwargs)
+        getattr(_guest(devbox_guest.vagrant), action)(*args, **kwargs)
     except subprocess.CalledProcessError as exc:
         raise Exit(f"devbox: vagrant {action} failed (exit {exc.returncode}, output above)", code=1) from None
 
@@ -130,10 +128,7 @@ def status(c):
     """One screen: guest state and provider, services, health through the forwarded port, versions."""
     s = _settings()
     url = _base_url(s)
-    try:
-        state, provider = devbox_guest.state()
-    except devbox_guest.GuestError as exc:
-        raise Exit(f"devbox: {exc}", code=1) from None
+    state, provider = _guest(devbox_guest.state)
     print(f"guest     {state} ({provider})")
     health = _health(url)
     if health:

@@ -24,8 +24,8 @@ def _settings():
         raise Exit(f"devbox.yaml: {exc}", code=2) from None
 
 
-def _base_url(s):
-    return f"http://localhost:{s['host_port']}"
+_base_url = devbox_settings.base_url
+_health = devbox_guest.health_or_none
 
 
 def _guest(call):
@@ -38,13 +38,6 @@ def _guest(call):
 
 def _connection():
     return _guest(devbox_guest.connection)
-
-
-def _health(base_url):
-    try:
-        return devbox_guest.health(base_url)
-    except (OSError, ValueError):
-        return None
 
 
 def _vagrant_call(action, *args, **kwargs):
@@ -103,8 +96,12 @@ def _reload(s, conn, timeout=60):
     if result.failed:
         print(result.stderr.strip(), file=sys.stderr)  # nginx's own message
         raise Exit("devbox: the nginx config is invalid (above); the previous config keeps serving", code=1)
-    after = devbox_guest.wait_for(lambda: (h := _health(url)) and (before is None or h["boot_id"] != before["boot_id"]) and h,
-                      timeout=timeout)
+
+    def new_code():
+        health = _health(url)
+        return health if health and (before is None or health["boot_id"] != before["boot_id"]) else None
+
+    after = devbox_guest.wait_for(new_code, timeout=timeout)
     if not after:
         print(conn.run(f"sudo tail -n 15 {s['paths']['logs']}/app.log", hide=True, warn=True).stdout, file=sys.stderr)
         raise Exit(f"devbox: the new code did not answer within {timeout}s; the app log is above", code=1)

@@ -55,7 +55,7 @@ class Bench:
         self.s = devbox_settings.load()
         self.runs = runs
         self.duration = duration
-        self.base_url = f"http://localhost:{self.s['host_port']}"
+        self.base_url = devbox_settings.base_url(self.s)
         # wrk takes the first address a name resolves to; localhost may be ::1.
         self.load_url = f"http://{self.s['host_ip']}:{self.s['host_port']}"
         self.guest = devbox_guest.connection()

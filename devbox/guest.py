@@ -69,3 +69,11 @@ def health(base_url: str, timeout: float = 2.0) -> dict:
     """The app's /healthz answer through ``base_url``; raises OSError when it does not answer."""
     with urllib.request.urlopen(f"{base_url}/healthz", timeout=timeout) as response:
         return json.load(response)
+
+
+def health_or_none(base_url: str) -> dict | None:
+    """The /healthz answer, or None while the app does not answer (down, restarting, a 503 page)."""
+    try:
+        return health(base_url)
+    except (OSError, ValueError):
+        return None

@@ -128,6 +128,11 @@ def load(path: str | os.PathLike | None = None) -> dict:
     return validate(raw)
 
 
+def base_url(settings: dict) -> str:
+    """Where the browser reaches the devbox: http://localhost:<host_port>."""
+    return f"http://localhost:{settings['host_port']}"
+
+
 def lookup(settings: dict, dotted: str) -> Any:
     """Return ``settings['paths']['venv']`` for ``'paths.venv'``."""
     value: Any = settings

@@ -8,12 +8,13 @@ prove that every layer works.
 import uuid
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
 import requests
 import socketio
+from playwright.sync_api import expect, sync_playwright
 
 from devbox import browser as devbox_browser
 from devbox import guest as devbox_guest
+from devbox import settings as devbox_settings
 from devbox.settings import ROOT
 from devbox.watch import RELOAD, classify
 from tests.host.helpers import fab
@@ -22,7 +23,7 @@ from tests.host.helpers import fab
 @pytest.fixture(scope="session")
 def base_url(settings):
     """http://localhost:<host_port>: where the browser reaches the devbox."""
-    return f"http://localhost:{settings['host_port']}"
+    return devbox_settings.base_url(settings)
 
 
 @pytest.fixture(scope="session", autouse=True)

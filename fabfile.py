@@ -49,9 +49,12 @@ def _vagrant_call(action, *args, **kwargs):
 
 
 def _guest_script(s, *steps):
-    """The command that runs provision.sh steps in the guest, as root."""
+    """The command that runs provision.sh steps in the guest, as root.
+
+    The worker is passed along: on the host it may come from $DEVBOX_WORKER.
+    """
     root = s["paths"]["synced"]
-    return f"sudo DEVBOX_ROOT={root} bash {root}/provision/provision.sh {' '.join(steps)}"
+    return f"sudo DEVBOX_ROOT={root} DEVBOX_WORKER={s['worker']} bash {root}/provision/provision.sh {' '.join(steps)}"
 
 
 @task(help={"provider": "Vagrant provider (default: the first usable one: virtualbox, libvirt, lxc)"})
@@ -116,8 +119,12 @@ def reload(c):
     print(f"new code answering at {_base_url(s)} after {elapsed:.2f}s (version {health['version']})")
 
 
+# Packages of any worker class; those not in the guest's venv are left out.
 VERSIONS = """import sys, importlib.metadata as m
-print("python", sys.version.split()[0], *(f"{p} {m.version(p)}" for p in sys.argv[1:]))"""
+def version(p):
+    try: return f"{p} {m.version(p)}"
+    except m.PackageNotFoundError: return ""
+print("python", sys.version.split()[0], *filter(None, map(version, sys.argv[1:])))"""
 
 
 @task
@@ -143,7 +150,7 @@ def status(c):
     nginx = guest("systemctl is-active nginx") + ", " + guest("/usr/sbin/nginx -v 2>&1")
     app = guest(f"systemctl is-active {s['name']}")
     python = f"{s['paths']['venv']}/bin/python -c {shlex.quote(VERSIONS)}"
-    versions = guest(f"{python} gunicorn {s['worker']} flask flask-socketio")
+    versions = guest(f"{python} gunicorn eventlet gevent simple-websocket flask flask-socketio")
     print(f"nginx     {nginx}")
     print(f"app       {app}, gunicorn {s['worker']} worker on 127.0.0.1:{s['app_port']}")
     print(f"versions  {versions}")

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One command from a bare Debian/Ubuntu machine (as root) to a running devbox:
 #   ./setup.sh              install, build the lxc box, bring the guest up
-#   ./setup.sh test [ARGS]  the same, then the whole test suite (ARGS go to pytest)
+#   ./setup.sh test [ARGS]  the same, then the whole test suite and the host suite
+#                           again under each other worker class (ARGS: only pytest ARGS)
 #   ./setup.sh down         destroy the guest and take the host network down
 # Idempotent: on a machine that has everything it only checks, in seconds.
 set -euo pipefail
@@ -38,22 +39,31 @@ settings >/dev/null || die "fix devbox.yaml (message above) and run ./setup.sh a
 echo "ok"
 
 say "guest Python wheels (installed offline in the guest)"
-worker=$(settings worker)
-wheels="$(settings wheelhouse)/$worker"
+# Every worker class's set, so switching `worker` needs no network.
 # The guest is Debian 12: CPython 3.11, glibc 2.36. pip does not widen a
 # manylinux_2_X platform to older glibc tags by itself, so list them.
 platforms=(--platform manylinux2014_x86_64)
 for glibc in $(seq 17 36); do platforms+=(--platform "manylinux_2_${glibc}_x86_64"); done
-"$py" -m pip download --quiet --disable-pip-version-check --dest "$wheels" \
-  --only-binary=:all: --implementation cp --python-version 3.11 "${platforms[@]}" \
-  -r "requirements/worker-$worker.txt"
-echo "$(ls "$wheels" | wc -l) wheels in $wheels"
+for requirements in requirements/worker-*.txt; do
+  worker=$(basename "$requirements" .txt); worker=${worker#worker-}
+  wheels="$(settings wheelhouse)/$worker"
+  "$py" -m pip download --quiet --disable-pip-version-check --dest "$wheels" \
+    --only-binary=:all: --implementation cp --python-version 3.11 "${platforms[@]}" -r "$requirements"
+  echo "$worker: $(ls "$wheels" | wc -l) wheels in $wheels"
+done
 
 say "lxc box"
 provision/host/build-box.sh "$(settings boxes.lxc)"
 
 say "host network for lxc"
 provision/host/network.sh
+
+# Re-provision the running guest, quietly unless it fails; ARGS are env assignments.
+switch() {
+  local log=.cache/provision.log
+  env "$@" vagrant provision > "$log" 2>&1 || { cat "$log"; echo "setup.sh: provisioning failed (above)" >&2; return 1; }
+  grep -o 'devbox: provisioned in .*' "$log"
+}
 
 say "vagrant up"
 url="http://localhost:$(settings host_port)"
@@ -72,6 +82,19 @@ curl -fsS --max-time 2 "$url/healthz" >/dev/null || die "$url does not answer; s
 say "devbox is up: $url"
 
 if [[ $command == test ]]; then
-  say "tests"
-  exec .venv/bin/python -m pytest "$@"
+  configured=$(settings worker)
+  say "tests ($configured worker)"
+  status=0
+  .venv/bin/python -m pytest "$@" || status=$?
+  (($# == 0)) || exit $status
+  # The whole run also proves the other worker classes: the guest is switched
+  # to each (DEVBOX_WORKER), the host suite runs again, then it switches back.
+  for worker in $("$py" -c 'from devbox.settings import WORKERS; print(*WORKERS)'); do
+    [[ $worker != "$configured" ]] || continue
+    say "host tests ($worker worker)"
+    switch DEVBOX_WORKER="$worker" && DEVBOX_WORKER=$worker .venv/bin/python -m pytest tests/host || status=1
+  done
+  say "back to the $configured worker"
+  switch || status=1
+  exit $status
 fi

@@ -8,7 +8,9 @@ where a direct number is needed. Variants of one measure alternate run by run
 medians over the runs and the ratio of the medians. HTTP load comes from wrk
 (Debian's), on the host through the forwarded port and in the guest against
 nginx or gunicorn directly; Socket.IO round trips from bench.rtt, broadcast
-fan-out to 100 and 1000 clients from bench.fanout.
+fan-out to 100 and 1000 clients from bench.fanout. Last, the worker classes
+side by side: the guest is switched to each in turn (DEVBOX_WORKER, as the
+test runner does), run by run, and back to the configured one at the end.
 Bounded: every load has a fixed duration and a fixed number of connections,
 and stays on loopback or inside the guest.
 """
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import resource
 import statistics
@@ -124,6 +127,44 @@ class Bench:
                 "requests_during": round(report["rps"] * (reloads * 4 + 2)),
                 "failed_requests": report["non_2xx"] + report["socket_errors"]}
 
+    def switch_worker(self, worker: str) -> None:
+        """Re-provision the guest with ``worker``; returns once it answers with that worker's async mode."""
+        subprocess.run(["vagrant", "provision"], cwd=ROOT, env={**os.environ, "DEVBOX_WORKER": worker},
+                       capture_output=True, check=True)
+        mode = devbox_settings.WORKERS[worker]["async_mode"]
+        url = self.base_url
+        if not devbox_guest.wait_for(lambda: (devbox_guest.health_or_none(url) or {}).get("async_mode") == mode, 60):
+            raise SystemExit(f"bench: the {worker} worker did not answer at {url}; see fab logs")
+
+    def rtt_via_host(self, count: int) -> dict:
+        return json.loads(subprocess.run([sys.executable, "-m", "bench.rtt", self.base_url, "--count", str(count)],
+                                         cwd=ROOT, capture_output=True, text=True, check=True).stdout)
+
+    def workers(self, workers: list[str], messages: int, rounds: int) -> dict:
+        """Dynamic page, RTT and fan-out through 8001 for each worker class, interleaved run by run."""
+        runs = {w: [] for w in workers}
+        try:
+            for _ in range(self.runs):
+                for worker in workers:
+                    self.switch_worker(worker)
+                    runs[worker].append({"rps": self.on_host("/")["rps"], "rtt": self.rtt_via_host(messages),
+                                         **{f"fanout_{n}": fanout.measure(self.load_url, n, rounds) for n in (100, 1000)}})
+        finally:
+            self.switch_worker(self.s["worker"])
+
+        def mid(worker, *keys):
+            values = []
+            for run in runs[worker]:
+                for key in keys:
+                    run = run[key]
+                values.append(run)
+            return round(median(values), 3)
+
+        return {w: {"dynamic_rps": round(mid(w, "rps")), "rtt_median_ms": mid(w, "rtt", "median_ms"),
+                    "rtt_p99_ms": mid(w, "rtt", "p99_ms"),
+                    **{f"fanout_{n}_{q}_ms": mid(w, f"fanout_{n}", f"{q}_ms") for n in (100, 1000) for q in ("median", "p99")}}
+                for w in workers}
+
     def timed(self, command: list[str], times: int) -> dict:
         samples = []
         for _ in range(times):
@@ -138,27 +179,44 @@ def ratio(a: float, b: float) -> str:
 
 
 def table(r: dict) -> str:
-    st, dy, rt, rl = r["static"], r["dynamic"], r["rtt"], r["reload"]
     host, nginx, app = "through host port (nginx)", "guest -> nginx", "guest -> gunicorn"
-    rows = [
-        ("static /static/app.css, req/s", f"{st[host]['rps_median']} via 8001 (nginx); {st[nginx]['rps_median']} nginx "
-         f"in guest; {st[app]['rps_median']} Flask in guest", f"nginx via host port / Flask: {ratio(st[host]['rps_median'], st[app]['rps_median'])}"),
-        ("dynamic /, req/s", f"{dy[host]['rps_median']} via 8001; {dy[nginx]['rps_median']} nginx in guest; "
-         f"{dy[app]['rps_median']} gunicorn direct", f"via 8001 / direct: {ratio(dy[host]['rps_median'], dy[app]['rps_median'])}"),
-        ("Socket.IO emit->ack, ms", f"median {rt['through host port']['median_ms']} / p99 {rt['through host port']['p99_ms']} via 8001; "
-         f"median {rt['guest -> gunicorn']['median_ms']} / p99 {rt['guest -> gunicorn']['p99_ms']} direct",
-         f"via 8001 / direct (median): {ratio(rt['through host port']['median_ms'], rt['guest -> gunicorn']['median_ms'])}"),
-        ("fab reload -> new code, under load", f"median {rl['median_s']} s, max {rl['max_s']} s over {rl['reloads']}",
-         f"{rl['failed_requests']} failed of ~{rl['requests_during']} requests"),
-        ("no-op re-provision (vagrant provision)", f"median {r['provision']['median_s']} s", ""),
-    ]
-    for f in r["fanout"]:
+    rows = []
+    if "static" in r:
+        st = r["static"]
+        rows.append(("static /static/app.css, req/s", f"{st[host]['rps_median']} via 8001 (nginx); {st[nginx]['rps_median']} "
+                     f"nginx in guest; {st[app]['rps_median']} Flask in guest",
+                     f"nginx via host port / Flask: {ratio(st[host]['rps_median'], st[app]['rps_median'])}"))
+    if "dynamic" in r:
+        dy = r["dynamic"]
+        rows.append(("dynamic /, req/s", f"{dy[host]['rps_median']} via 8001; {dy[nginx]['rps_median']} nginx in guest; "
+                     f"{dy[app]['rps_median']} gunicorn direct",
+                     f"via 8001 / direct: {ratio(dy[host]['rps_median'], dy[app]['rps_median'])}"))
+    if "rtt" in r:
+        via, direct = r["rtt"]["through host port"], r["rtt"]["guest -> gunicorn"]
+        rows.append(("Socket.IO emit->ack, ms", f"median {via['median_ms']} / p99 {via['p99_ms']} via 8001; "
+                     f"median {direct['median_ms']} / p99 {direct['p99_ms']} direct",
+                     f"via 8001 / direct (median): {ratio(via['median_ms'], direct['median_ms'])}"))
+    if "reload" in r:
+        rl = r["reload"]
+        rows.append(("fab reload -> new code, under load", f"median {rl['median_s']} s, max {rl['max_s']} s over {rl['reloads']}",
+                     f"{rl['failed_requests']} failed of ~{rl['requests_during']} requests"))
+    if "provision" in r:
+        rows.append(("no-op re-provision (vagrant provision)", f"median {r['provision']['median_s']} s", ""))
+    for f in r.get("fanout", []):
         rows.append((f"broadcast to {f['clients']} clients, until all have it",
                      f"median {f['median_ms']} ms, p99 {f['p99_ms']} ms over {f['rounds']} messages", ""))
     if "up" in r:
         rows.append(("vagrant up, box cached, guest halted", f"median {r['up']['median_s']} s", ""))
     lines = ["| measure | figures | ratio / result |", "|---|---|---|"]
     lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
+    if r.get("workers"):
+        w = r["workers"]
+        first = next(iter(w.values()))
+        lines += ["", "| worker, all through 8001 | dynamic /, req/s | emit->ack median / p99, ms "
+                  "| broadcast to 100, median / p99 ms | broadcast to 1000, median / p99 ms |", "|---|---|---|---|---|"]
+        lines += [f"| {name} | {v['dynamic_rps']} ({ratio(v['dynamic_rps'], first['dynamic_rps'])}) "
+                  f"| {v['rtt_median_ms']} / {v['rtt_p99_ms']} | {v['fanout_100_median_ms']} / {v['fanout_100_p99_ms']} "
+                  f"| {v['fanout_1000_median_ms']} / {v['fanout_1000_p99_ms']} |" for name, v in w.items()]
     return "\n".join(lines)
 
 
@@ -169,6 +227,9 @@ def main(argv=None):
     parser.add_argument("--messages", type=int, default=2000, help="Socket.IO round trips per run (default 2000)")
     parser.add_argument("--reloads", type=int, default=10)
     parser.add_argument("--with-up", action="store_true", help="also time vagrant halt + up (about 20 s a run)")
+    parser.add_argument("--workers", default=",".join(devbox_settings.WORKERS),
+                        help="worker classes to compare, comma-separated ('' to skip; default: all)")
+    parser.add_argument("--only", help="comma-separated subset of: static,dynamic,rtt,reload,fanout,provision,workers")
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args(argv)
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)  # a descriptor per fan-out client
@@ -177,14 +238,23 @@ def main(argv=None):
         bench = Bench(args.runs, args.duration)
     except (devbox_guest.GuestError, devbox_settings.SettingsError) as exc:
         raise SystemExit(f"bench: {exc}") from None
-    results = {
-        "static": bench.http("/static/app.css"),
-        "dynamic": bench.http("/"),
-        "rtt": bench.rtt(args.messages),
-        "reload": bench.reload_under_load(args.reloads),
-        "fanout": [fanout.measure(bench.load_url, n, 20) for n in (100, 1000)],
-        "provision": bench.timed(["vagrant", "provision"], args.runs),
+    workers = [w for w in args.workers.split(",") if w]
+    unknown = set(workers) - set(devbox_settings.WORKERS)
+    if unknown:
+        raise SystemExit(f"bench: no worker class {', '.join(sorted(unknown))}; use {', '.join(devbox_settings.WORKERS)}")
+    measures = {
+        "static": lambda: bench.http("/static/app.css"),
+        "dynamic": lambda: bench.http("/"),
+        "rtt": lambda: bench.rtt(args.messages),
+        "reload": lambda: bench.reload_under_load(args.reloads),
+        "fanout": lambda: [fanout.measure(bench.load_url, n, 20) for n in (100, 1000)],
+        "provision": lambda: bench.timed(["vagrant", "provision"], args.runs),
+        "workers": lambda: bench.workers(workers, args.messages, 10) if workers else {},
     }
+    only = args.only.split(",") if args.only else list(measures)
+    if set(only) - set(measures):
+        raise SystemExit(f"bench: --only takes {','.join(measures)}")
+    results = {name: measures[name]() for name in only}
     if args.with_up:
         samples = []
         for _ in range(args.runs):

@@ -27,9 +27,13 @@ DEFAULT_FILE = ROOT / "devbox.yaml"
 # worker setting -> gunicorn --worker-class and Flask-SocketIO async_mode. The
 # async_mode is always set explicitly: left on auto, Flask-SocketIO picks
 # eventlet whenever it is installed, whatever the worker.
+# Each class is gunicorn's own with devbox's reload fixes (devbox/workers/), and
+# has its own pinned requirements (requirements/worker-NAME.txt).
 WORKERS = {
-    # gunicorn's eventlet worker, retiring within 50 ms on a reload (see the module).
-    "eventlet": {"worker_class": "devbox.gunicorn_worker.EventletWorker", "async_mode": "eventlet"},
+    "eventlet": {"worker_class": "devbox.workers.eventlet_worker.EventletWorker", "async_mode": "eventlet"},
+    "gevent": {"worker_class": "devbox.workers.gevent_worker.GeventWorker", "async_mode": "gevent"},
+    # A WebSocket holds one of gunicorn's threads for as long as it is open.
+    "gthread": {"worker_class": "devbox.workers.gthread_worker.ThreadWorker", "async_mode": "threading"},
 }
 SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
 PROVIDERS = ("virtualbox", "libvirt", "lxc")
@@ -95,6 +99,10 @@ def validate(raw: Any) -> dict:
     s["memory"] = _positive(need("memory"), "memory", 256)
     s["max_clients"] = _positive(need("max_clients"), "max_clients", 100)
     s["cpus"] = _positive(need("cpus"), "cpus", 1)
+    # gthread: a thread per client; its connection limit counts them too, plus
+    # room for kept-alive HTTP connections.
+    s["threads"] = s["max_clients"] if worker == "gthread" else 1
+    s["worker_connections"] = s["max_clients"] + (s["threads"] if worker == "gthread" else 0)
     boxes = _mapping(need("boxes"), "boxes")
     s["boxes"] = {p: _text(need(p, boxes, "boxes."), f"boxes.{p}", r"[\w./-]+", "use a box name such as debian/bookworm64")
                   for p in PROVIDERS}
@@ -115,7 +123,11 @@ def validate(raw: Any) -> dict:
 
 
 def load(path: str | os.PathLike | None = None) -> dict:
-    """Read and check the settings file (``$DEVBOX_SETTINGS`` or ``devbox.yaml`` at the repo root)."""
+    """Read and check the settings file (``$DEVBOX_SETTINGS`` or ``devbox.yaml`` at the repo root).
+
+    ``$DEVBOX_WORKER``, when set, stands in for the ``worker`` setting: the test
+    runner uses it to try every worker class without editing the file.
+    """
     path = Path(path or os.environ.get("DEVBOX_SETTINGS") or DEFAULT_FILE)
     try:
         raw = yaml.safe_load(path.read_text())
@@ -125,6 +137,11 @@ def load(path: str | os.PathLike | None = None) -> dict:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
         raise SettingsError(f"{path}: not valid YAML{where}; fix the syntax there") from None
+    override = os.environ.get("DEVBOX_WORKER")
+    if override and isinstance(raw, dict):
+        if override not in WORKERS:
+            raise SettingsError(f"DEVBOX_WORKER: {override!r} is not a worker; use one of {', '.join(WORKERS)} or unset it")
+        raw["worker"] = override
     return validate(raw)
 
 

@@ -22,21 +22,34 @@ if [[ ! -s $secret_file ]]; then
   chgrp "$user" "$secret_file"
 fi
 
-# Reinstall only when the requirements changed (their hash is kept in the venv).
-want=$(cat "$DEVBOX_ROOT"/requirements/app.txt "$requirements" | sha256sum | cut -c1-16)
-venv_changed=false
-if [[ ! -x $venv/bin/python || $(cat "$venv/.requirements" 2>/dev/null) != "$want" ]]; then
-  [[ -x $venv/bin/python ]] || python3 -m venv "$venv"
+# One venv per worker and requirements set, built beside the running one and
+# switched to by a symlink: a failed install leaves the app as it was, and no
+# package of another worker class lingers in the new one.
+want=$(cat "$DEVBOX_ROOT"/requirements/{app,guest}.txt "$requirements" | sha256sum | cut -c1-12)
+target="$venv-$DEVBOX_WORKER-$want"
+if [[ ! -e $target/.complete ]]; then
+  rm -rf "$target"
+  python3 -m venv "$target"
   if [[ -d $wheels ]]; then
     pip_source=(--no-index --find-links "$wheels")   # offline
   else
     pip_source=()
   fi
-  "$venv/bin/pip" install --quiet --disable-pip-version-check "${pip_source[@]}" -r "$requirements" \
-    || die "pip could not install $requirements${pip_source:+ from $wheels (run ./setup.sh on the host to fetch them)}"
-  echo "$want" > "$venv/.requirements"
+  "$target/bin/pip" install --quiet --disable-pip-version-check "${pip_source[@]}" -r "$requirements" \
+    || { rm -rf "$target"; die "pip could not install $requirements${pip_source:+ from $wheels (run ./setup.sh on the host to fetch them)}"; }
+  touch "$target/.complete"
+fi
+venv_changed=false
+if [[ $(readlink "$venv" 2>/dev/null) != "$target" ]]; then
+  [[ -L $venv || ! -e $venv ]] || rm -rf "$venv"   # a plain venv from an older devbox
+  ln -sfn "$target" "$venv.next"
+  mv -T "$venv.next" "$venv"
+  touch "$target"   # most recently used: kept by the pruning below
   venv_changed=true
 fi
+# Keep the two most recently used others, so switching back is quick.
+mapfile -t stale < <(ls -1dt "$venv"-*/ 2>/dev/null | sed 's:/$::' | grep -vxF "$target" | tail -n +3)
+((${#stale[@]} == 0)) || rm -rf "${stale[@]}"
 
 unit_changed=false
 if render app.env.j2 "$DEVBOX_PATHS_CONFIG/app.env"; then

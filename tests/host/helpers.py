@@ -11,3 +11,12 @@ def fab(*args, timeout=120):
     return subprocess.run([sys.executable, "-m", "fabric", *args], cwd=ROOT, capture_output=True, text=True,
                           timeout=timeout)
 
+
+
+def pinned(worker, package):
+    """The version requirements/worker-WORKER.txt pins for ``package``."""
+    for line in (ROOT / "requirements" / f"worker-{worker}.txt").read_text().splitlines():
+        name, _, version = line.partition("==")
+        if name.strip().lower() == package:
+            return version.strip()
+    raise LookupError(f"{package} is not pinned for the {worker} worker")

@@ -7,7 +7,7 @@ import sys
 import uuid
 
 from devbox.settings import ROOT
-from tests.host.helpers import fab
+from tests.host.helpers import fab, pinned
 
 
 def test_status_shows_every_layer(settings, http):
@@ -19,7 +19,11 @@ def test_status_shows_every_layer(settings, http):
     assert f"version {health['version']}" in lines["health"]
     assert lines["nginx"].startswith("active, nginx version: nginx/")
     assert lines["app"].startswith(f"active, gunicorn {settings['worker']} worker on 127.0.0.1:{settings['app_port']}")
-    assert "gunicorn 25." in lines["versions"] and "flask-socketio 5." in lines["versions"]
+    assert f"gunicorn {pinned(settings['worker'], 'gunicorn')}" in lines["versions"]
+    assert "flask-socketio 5." in lines["versions"]
+    # The venv holds the chosen worker's library and no other's.
+    for library in ("eventlet", "gevent"):
+        assert (f" {library} " in lines["versions"]) == (settings["worker"] == library), lines["versions"]
 
 
 def test_logs_show_the_request_just_made(http):

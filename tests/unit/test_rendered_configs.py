@@ -7,6 +7,7 @@ import subprocess
 
 import pytest
 
+from devbox import settings as devbox_settings
 from devbox.render import render
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -76,10 +77,19 @@ def test_site_keeps_static_safe_and_websockets_working(local_settings):
     assert f"client_max_body_size {local_settings['max_body_size']};" in site
 
 
+def test_gthread_unit_has_a_thread_per_client(settings, monkeypatch):
+    monkeypatch.setenv("DEVBOX_WORKER", "gthread")
+    gthread = devbox_settings.load()
+    unit = render("app.service.j2", gthread)
+    assert f"--worker-connections {2 * settings['max_clients']} \\\n    --threads {settings['max_clients']} \\" in unit
+    assert "TasksMax=infinity" in unit
+
+
 def test_unit_runs_one_worker_of_the_configured_class(settings):
     unit = render("app.service.j2", settings)
     env = render("app.env.j2", settings)
     assert f"--worker-class {settings['worker_class']} --workers 1 --worker-connections {settings['max_clients']}" in unit
+    assert "--threads" not in unit
     assert f"LimitNOFILE={settings['max_clients'] * 2 + 1024}" in unit
     assert f"DEVBOX_ASYNC_MODE={settings['async_mode']}" in env
     assert f"DEVBOX_MAX_CONTENT_LENGTH={settings['max_body_bytes']}" in env

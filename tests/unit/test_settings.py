@@ -16,10 +16,38 @@ def raw():
     return yaml.safe_load((ROOT / "devbox.yaml").read_text())
 
 
-def test_repository_settings_are_valid(settings):
-    assert settings["worker_class"] == "devbox.gunicorn_worker.EventletWorker"
+def test_repository_settings_are_valid(raw):
+    settings = devbox_settings.validate(raw)
+    assert settings["worker_class"] == "devbox.workers.eventlet_worker.EventletWorker"
     assert settings["async_mode"] == "eventlet"
     assert settings["max_body_bytes"] == 1024 * 1024
+
+
+@pytest.mark.parametrize("worker", devbox_settings.WORKERS)
+def test_every_worker_has_its_class_and_its_own_pinned_requirements(raw, worker):
+    raw["worker"] = worker
+    settings = devbox_settings.validate(raw)
+    module, _, cls = settings["worker_class"].rpartition(".")
+    source = (ROOT / (module.replace(".", "/") + ".py")).read_text()
+    assert f"\nclass {cls}(" in source
+    requirements = (ROOT / "requirements" / f"worker-{worker}.txt").read_text()
+    assert "-r guest.txt" in requirements and "\ngunicorn==" in requirements
+
+
+def test_gthread_gets_a_thread_per_client_and_room_for_keepalive(raw):
+    raw["worker"] = "gthread"
+    settings = devbox_settings.validate(raw)
+    assert settings["async_mode"] == "threading"
+    assert settings["threads"] == settings["max_clients"]
+    assert settings["worker_connections"] > settings["threads"]
+
+
+def test_devbox_worker_stands_in_for_the_setting(monkeypatch):
+    monkeypatch.setenv("DEVBOX_WORKER", "gevent")
+    assert devbox_settings.load()["worker_class"] == "devbox.workers.gevent_worker.GeventWorker"
+    monkeypatch.setenv("DEVBOX_WORKER", "tornado")
+    with pytest.raises(SettingsError, match=r"^DEVBOX_WORKER: 'tornado' is not a worker; use one of eventlet, gevent, gthread or unset it$"):
+        devbox_settings.load()
 
 
 @pytest.mark.parametrize("key, value, expected", [

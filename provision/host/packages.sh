@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Host packages for the lxc path, all from Debian: Vagrant and its lxc
-# provider, the box builder, the port forwarder, DHCP for the guest bridge,
+# provider, the box builder, the port forwarders (iptables; redir as vagrant-lxc's
+# fallback), DHCP for the guest bridge, wrk (bench/),
 # nginx (for `nginx -t` on rendered configs) and Chromium (browser tests).
 set -euo pipefail
 
 wanted=(
-  vagrant vagrant-lxc lxc redir dnsmasq-base debootstrap iproute2 procps curl ca-certificates
+  vagrant vagrant-lxc lxc redir iptables dnsmasq-base debootstrap iproute2 procps curl ca-certificates wrk
   python3 python3-venv python3-yaml nginx chromium
 )
 missing=()

@@ -44,11 +44,11 @@ say "guest Python wheels (installed offline in the guest)"
 # manylinux_2_X platform to older glibc tags by itself, so list them.
 platforms=(--platform manylinux2014_x86_64)
 for glibc in $(seq 17 36); do platforms+=(--platform "manylinux_2_${glibc}_x86_64"); done
-for requirements in requirements/worker-*.txt; do
-  worker=$(basename "$requirements" .txt); worker=${worker#worker-}
+workers=$("$py" -c 'from devbox.settings import WORKERS; print(*WORKERS)')
+for worker in $workers; do
   wheels="$(settings wheelhouse)/$worker"
   "$py" -m pip download --quiet --disable-pip-version-check --dest "$wheels" \
-    --only-binary=:all: --implementation cp --python-version 3.11 "${platforms[@]}" -r "$requirements"
+    --only-binary=:all: --implementation cp --python-version 3.11 "${platforms[@]}" -r "requirements/worker-$worker.txt"
   echo "$worker: $(ls "$wheels" | wc -l) wheels in $wheels"
 done
 
@@ -89,7 +89,7 @@ if [[ $command == test ]]; then
   (($# == 0)) || exit $status
   # The whole run also proves the other worker classes: the guest is switched
   # to each (DEVBOX_WORKER), the host suite runs again, then it switches back.
-  for worker in $("$py" -c 'from devbox.settings import WORKERS; print(*WORKERS)'); do
+  for worker in $workers; do
     [[ $worker != "$configured" ]] || continue
     say "host tests ($worker worker)"
     switch DEVBOX_WORKER="$worker" && DEVBOX_WORKER=$worker .venv/bin/python -m pytest tests/host || status=1

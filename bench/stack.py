@@ -94,9 +94,7 @@ class Bench:
     def rtt(self, count: int) -> dict:
         root, venv, port = self.s["paths"]["synced"], self.s["paths"]["venv"], self.s["app_port"]
         samples = self.side_by_side({
-            "through host port": lambda: json.loads(subprocess.run(
-                [sys.executable, "-m", "bench.rtt", self.base_url, "--count", str(count)],
-                cwd=ROOT, capture_output=True, text=True, check=True).stdout),
+            "through host port": lambda: self.rtt_via_host(count),
             "guest -> gunicorn": lambda: json.loads(self.guest.run(
                 f"cd {root} && {venv}/bin/python -m bench.rtt http://127.0.0.1:{port} --count {count}",
                 hide=True).stdout),
@@ -147,23 +145,19 @@ class Bench:
             for _ in range(self.runs):
                 for worker in workers:
                     self.switch_worker(worker)
-                    runs[worker].append({"rps": self.on_host("/")["rps"], "rtt": self.rtt_via_host(messages),
-                                         **{f"fanout_{n}": fanout.measure(self.load_url, n, rounds) for n in (100, 1000)}})
+                    run = {"dynamic_rps": self.on_host("/")["rps"]}
+                    rtt = self.rtt_via_host(messages)
+                    run.update(rtt_median_ms=rtt["median_ms"], rtt_p99_ms=rtt["p99_ms"])
+                    for n in (100, 1000):
+                        spread = fanout.measure(self.load_url, n, rounds)
+                        run.update({f"fanout_{n}_{q}_ms": spread[f"{q}_ms"] for q in ("median", "p99")})
+                    runs[worker].append(run)
         finally:
             self.switch_worker(self.s["worker"])
-
-        def mid(worker, *keys):
-            values = []
-            for run in runs[worker]:
-                for key in keys:
-                    run = run[key]
-                values.append(run)
-            return round(median(values), 3)
-
-        return {w: {"dynamic_rps": round(mid(w, "rps")), "rtt_median_ms": mid(w, "rtt", "median_ms"),
-                    "rtt_p99_ms": mid(w, "rtt", "p99_ms"),
-                    **{f"fanout_{n}_{q}_ms": mid(w, f"fanout_{n}", f"{q}_ms") for n in (100, 1000) for q in ("median", "p99")}}
-                for w in workers}
+        result = {w: {key: round(median([run[key] for run in rs]), 3) for key in rs[0]} for w, rs in runs.items()}
+        for figures in result.values():
+            figures["dynamic_rps"] = round(figures["dynamic_rps"])
+        return result
 
     def timed(self, command: list[str], times: int) -> dict:
         samples = []

@@ -101,8 +101,9 @@ def validate(raw: Any) -> dict:
     s["cpus"] = _positive(need("cpus"), "cpus", 1)
     # gthread: a thread per client; its connection limit counts them too, plus
     # room for kept-alive HTTP connections.
-    s["threads"] = s["max_clients"] if worker == "gthread" else 1
-    s["worker_connections"] = s["max_clients"] + (s["threads"] if worker == "gthread" else 0)
+    threaded = worker == "gthread"
+    s["threads"] = s["max_clients"] if threaded else 1
+    s["worker_connections"] = s["max_clients"] * (2 if threaded else 1)
     boxes = _mapping(need("boxes"), "boxes")
     s["boxes"] = {p: _text(need(p, boxes, "boxes."), f"boxes.{p}", r"[\w./-]+", "use a box name such as debian/bookworm64")
                   for p in PROVIDERS}

@@ -12,7 +12,6 @@ def fab(*args, timeout=120):
                           timeout=timeout)
 
 
-
 def pinned(worker, package):
     """The version requirements/worker-WORKER.txt pins for ``package``."""
     for line in (ROOT / "requirements" / f"worker-{worker}.txt").read_text().splitlines():

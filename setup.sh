@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # One command from a bare Debian/Ubuntu machine (as root) to a running devbox:
 #   ./setup.sh              install, build the lxc box, bring the guest up
-#   ./setup.sh test [ARGS]  the same, then the whole test suite and the host suite
-#                           again under each other worker class (ARGS: only pytest ARGS)
+#   ./setup.sh test [ARGS]  the same, then the whole test suite, and the stack suite
+#                           again under each other worker class and with a second
+#                           app (ARGS: only pytest ARGS)
 #   ./setup.sh down         destroy the guest and take the host network down
 # Idempotent: on a machine that has everything it only checks, in seconds.
 set -euo pipefail
@@ -14,6 +15,9 @@ die() { echo "setup.sh: $*" >&2; exit 1; }
 [[ $(id -u) == 0 ]] || die "run as root (sudo ./setup.sh): it installs packages and creates the lxc bridge"
 command=${1:-up}
 [[ $# -gt 0 ]] && shift
+# The second app the stack suite also runs against: plain Flask + Flask-SocketIO,
+# written without devbox in mind.
+test_app=tests/apps/plain
 
 if [[ $command == down ]]; then
   vagrant destroy -f || true
@@ -26,31 +30,30 @@ say "host packages"
 provision/host/packages.sh
 
 say "Python environment (.venv)"
-stamp=.venv/.requirements
-want=$(cat requirements/host.txt requirements/app.txt | sha256sum | cut -c1-16)
-if [[ $(cat "$stamp" 2>/dev/null) != "$want" ]]; then
-  [[ -x .venv/bin/python ]] || python3 -m venv .venv
-  .venv/bin/pip install --quiet --disable-pip-version-check -r requirements/host.txt
-  echo "$want" > "$stamp"
-fi
 py=.venv/bin/python
 settings() { "$py" -m devbox.settings "$@"; }
-settings >/dev/null || die "fix devbox.yaml (message above) and run ./setup.sh again"
+# pip_install FILE...: install these requirement files, unless they are unchanged since last time.
+pip_install() {
+  local stamp want
+  stamp=.venv/.installed-$(echo "$*" | sha256sum | cut -c1-8)
+  want=$(cat "$@" | sha256sum | cut -c1-16)
+  [[ $(cat "$stamp" 2>/dev/null) == "$want" ]] && return 0
+  "$py" -m pip install --quiet --disable-pip-version-check $(printf -- '-r %s ' "$@") && echo "$want" > "$stamp"
+}
+[[ -x $py ]] || python3 -m venv .venv
+# devbox's own packages (the settings loader needs them), then with the app's:
+# tests of the app import it on the host.
+pip_install requirements/host.txt
+settings >/dev/null || exit 2   # the loader has said what is wrong, in one line
+pip_install requirements/host.txt "$(settings app.requirements)"
 echo "ok"
 
 say "guest Python wheels (installed offline in the guest)"
-# Every worker class's set, so switching `worker` needs no network.
-# The guest is Debian 12: CPython 3.11, glibc 2.36. pip does not widen a
-# manylinux_2_X platform to older glibc tags by itself, so list them.
-platforms=(--platform manylinux2014_x86_64)
-for glibc in $(seq 17 36); do platforms+=(--platform "manylinux_2_${glibc}_x86_64"); done
-workers=$("$py" -c 'from devbox.settings import WORKERS; print(*WORKERS)')
-for worker in $workers; do
-  wheels="$(settings wheelhouse)/$worker"
-  "$py" -m pip download --quiet --disable-pip-version-check --dest "$wheels" \
-    --only-binary=:all: --implementation cp --python-version 3.11 "${platforms[@]}" -r "requirements/worker-$worker.txt"
-  echo "$worker: $(ls "$wheels" | wc -l) wheels in $wheels"
-done
+# Every worker class's set with the app's requirements, so switching `worker`
+# needs no network; the test run also switches to the second app.
+"$py" -m devbox.host.wheels || die "fetching wheels failed (message above)"
+[[ $command != test ]] || DEVBOX_APP=$test_app "$py" -m devbox.host.wheels || die "fetching wheels failed (message above)"
+echo "ok"
 
 say "lxc box"
 provision/host/build-box.sh "$(settings boxes.lxc)"
@@ -75,26 +78,31 @@ else
   vagrant up --provider=lxc
 fi
 for _ in $(seq 60); do
-  curl -fsS --max-time 2 "$url/healthz" >/dev/null 2>&1 && break
+  curl -fsS --max-time 2 "$url/_devbox/health" >/dev/null 2>&1 && break
   sleep 1
 done
-curl -fsS --max-time 2 "$url/healthz" >/dev/null || die "$url does not answer; see 'vagrant ssh -c \"journalctl -u $(settings name) -n 50\"'"
+curl -fsS --max-time 2 "$url/_devbox/health" >/dev/null \
+  || die "$url does not answer or the app failed to load; see 'vagrant ssh -c \"journalctl -u $(settings name) -n 50\"'"
 say "devbox is up: $url"
 
 if [[ $command == test ]]; then
   configured=$(settings worker)
-  say "tests ($configured worker)"
+  say "tests ($configured worker, $(settings app.wsgi))"
   status=0
-  .venv/bin/python -m pytest "$@" || status=$?
+  "$py" -m pytest "$@" || status=$?
   (($# == 0)) || exit $status
-  # The whole run also proves the other worker classes: the guest is switched
-  # to each (DEVBOX_WORKER), the host suite runs again, then it switches back.
+  # The whole run also proves the stack with the other worker classes and with
+  # a second app: the guest is switched to each (DEVBOX_WORKER, DEVBOX_APP, as a
+  # user would switch settings), the stack suite runs again, then it switches back.
+  workers=$("$py" -c 'from devbox.settings import WORKERS; print(*WORKERS)')
   for worker in $workers; do
     [[ $worker != "$configured" ]] || continue
-    say "host tests ($worker worker)"
-    switch DEVBOX_WORKER="$worker" && DEVBOX_WORKER=$worker .venv/bin/python -m pytest tests/host || status=1
+    say "stack tests ($worker worker)"
+    switch DEVBOX_WORKER="$worker" && DEVBOX_WORKER=$worker "$py" -m pytest tests/stack || status=1
   done
-  say "back to the $configured worker"
+  say "stack tests (the second app, $test_app)"
+  switch DEVBOX_APP="$test_app" && DEVBOX_APP=$test_app "$py" -m pytest tests/stack || status=1
+  say "back to the configured app and worker"
   switch || status=1
   exit $status
 fi

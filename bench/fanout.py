@@ -1,11 +1,13 @@
-"""Broadcast fan-out: how long until every one of N connected clients has a notification.
+"""Broadcast fan-out: how long until every one of N connected clients has a message.
 
-    .venv/bin/python -m bench.fanout [--clients 100 1000] [--messages 20]
+    .venv/bin/python -m bench.fanout [--clients 100 1000] [--messages 20] [--post /notifications --field text]
 
 N raw Socket.IO clients connect over WebSocket through the forwarded port and
-are read from one thread with a selector. Each round posts one notification
-(the same form post a browser makes) and times, from the post, until the last
-client has it. Prints median and p99 over the rounds per N, as JSON.
+are read from one thread with a selector. Each round posts one form (what a
+browser would send) that makes the app broadcast its text, and times, from the
+post, until the last client has it. Only the app knows what makes it
+broadcast: --post and --field name the form (the demo's by default; the plain
+test app's is --post /say). Prints median and p99 over the rounds per N, as JSON.
 """
 
 from __future__ import annotations
@@ -37,12 +39,16 @@ def open_clients(base_url: str, count: int) -> list[websocket.WebSocket]:
     return clients
 
 
-def one_round(session, base_url, selector, clients) -> float:
-    """Post a notification; seconds until every client has received it."""
+# The demo's form: a notification posted is broadcast to every client.
+POST, FIELD = "/notifications", "text"
+
+
+def one_round(session, base_url, selector, clients, post=POST, field=FIELD) -> float:
+    """Post a form the app broadcasts; seconds until every client has received it."""
     text = f"fan-out {uuid.uuid4().hex[:12]}"
     waiting = set(range(len(clients)))
     started = time.perf_counter()
-    session.post(base_url + "/notifications", data={"text": text}, allow_redirects=False, timeout=10)
+    session.post(base_url + post, data={field: text}, allow_redirects=False, timeout=10)
     deadline = started + 30
     while waiting:
         if time.perf_counter() > deadline:
@@ -57,15 +63,15 @@ def one_round(session, base_url, selector, clients) -> float:
     return time.perf_counter() - started
 
 
-def measure(base_url: str, count: int, rounds: int) -> dict:
+def measure(base_url: str, count: int, rounds: int, post: str = POST, field: str = FIELD) -> dict:
     clients = open_clients(base_url, count)
     selector = selectors.DefaultSelector()
     for i, ws in enumerate(clients):
         selector.register(ws.sock, selectors.EVENT_READ, i)
     try:
         with requests.Session() as session:
-            one_round(session, base_url, selector, clients)  # warm-up
-            samples = sorted(one_round(session, base_url, selector, clients) for _ in range(rounds))
+            one_round(session, base_url, selector, clients, post, field)  # warm-up
+            samples = sorted(one_round(session, base_url, selector, clients, post, field) for _ in range(rounds))
     finally:
         selector.close()
         for ws in clients:
@@ -78,13 +84,15 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, nargs="+", default=[100, 1000])
     parser.add_argument("--messages", type=int, default=20, help="rounds per client count (default 20)")
+    parser.add_argument("--post", default=POST, help=f"form URL that makes the app broadcast (default {POST})")
+    parser.add_argument("--field", default=FIELD, help=f"form field carrying the text (default {FIELD})")
     args = parser.parse_args(argv)
     # One file descriptor per client: lift the soft limit to the hard one.
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     s = devbox_settings.load()
     base_url = f"http://{s['host_ip']}:{s['host_port']}"
-    print(json.dumps([measure(base_url, n, args.messages) for n in args.clients]))
+    print(json.dumps([measure(base_url, n, args.messages, args.post, args.field) for n in args.clients]))
 
 
 if __name__ == "__main__":

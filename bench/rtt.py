@@ -1,11 +1,14 @@
-"""Socket.IO emit -> ack round trips over one WebSocket, one message at a time.
+"""Socket.IO round trips over one WebSocket, one message at a time, for any app.
 
     python -m bench.rtt URL [--count 2000]
 
-Speaks Engine.IO v4 / Socket.IO v5 by hand over simple-websocket, which both
-the host's and the guest's virtualenvs have, so the same code measures
-through the forwarded port (on the host) and directly against gunicorn (in
-the guest). Prints JSON: count, median and p99 in milliseconds.
+Each round trip asks to join a namespace the app does not have, which the
+Socket.IO server answers with a connect error: a full trip through nginx,
+gunicorn, Engine.IO and Socket.IO that needs no event of the app's. Speaks
+Engine.IO v4 / Socket.IO v5 by hand over simple-websocket (python-engineio
+depends on it, so every Flask-SocketIO venv has it), so the same code measures
+through the forwarded port (on the host) and directly against gunicorn (in the
+guest). Prints JSON: count, median and p99 in milliseconds.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ def connect(url: str, attempts: int = 3):
 
 
 def round_trips(url: str, count: int) -> list[float]:
-    """Seconds per `echo` round trip, ``count`` of them, after 50 to warm up."""
+    """Seconds per round trip, ``count`` of them, after 50 to warm up."""
     ws = connect(url)
     try:
         ws.send("40")  # Socket.IO connect to "/"
@@ -48,8 +51,8 @@ def round_trips(url: str, count: int) -> list[float]:
         samples = []
         for n in range(count + 50):
             started = time.perf_counter()
-            ws.send(f'42{n}["echo",{n}]')
-            expected = f"43{n}["
+            ws.send(f"40/devbox-rtt-{n},")
+            expected = f"44/devbox-rtt-{n},"
             while True:
                 frame = ws.receive(timeout=10)
                 if frame == "2":

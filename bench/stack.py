@@ -8,9 +8,11 @@ where a direct number is needed. Variants of one measure alternate run by run
 medians over the runs and the ratio of the medians. HTTP load comes from wrk
 (Debian's), on the host through the forwarded port and in the guest against
 nginx or gunicorn directly; Socket.IO round trips from bench.rtt, broadcast
-fan-out to 100 and 1000 clients from bench.fanout. Last, the worker classes
-side by side: the guest is switched to each in turn (DEVBOX_WORKER, as the
-test runner does), run by run, and back to the configured one at the end.
+fan-out to 100 and 1000 clients from bench.fanout (--post and --field name the
+app's form that broadcasts). Last, the worker classes side by side: the guest
+is switched to each in turn (DEVBOX_WORKER, as the test runner does), run by
+run, and back to the configured one at the end. Any app: the static file
+measured is one written into its static folder for the run.
 Bounded: every load has a fixed duration and a fixed number of connections,
 and stays on loopback or inside the guest.
 """
@@ -29,11 +31,14 @@ import threading
 import time
 
 from bench import fanout
-from devbox import guest as devbox_guest
+from devbox.host import guest as devbox_guest
 from devbox import settings as devbox_settings
 from devbox.settings import ROOT
 
 CONNECTIONS = 32
+# Written into the app's static folder for the run: nginx and Flask's own
+# static route both serve it, whatever the app.
+STATIC_PROBE = "_devbox-bench.css"
 
 
 def parse_wrk(text: str) -> dict:
@@ -126,19 +131,23 @@ class Bench:
                 "failed_requests": report["non_2xx"] + report["socket_errors"]}
 
     def switch_worker(self, worker: str) -> None:
-        """Re-provision the guest with ``worker``; returns once it answers with that worker's async mode."""
+        """Re-provision the guest with ``worker``; returns once the app answers under it."""
         subprocess.run(["vagrant", "provision"], cwd=ROOT, env={**os.environ, "DEVBOX_WORKER": worker},
                        capture_output=True, check=True)
-        mode = devbox_settings.WORKERS[worker]["async_mode"]
         url = self.base_url
-        if not devbox_guest.wait_for(lambda: (devbox_guest.health_or_none(url) or {}).get("async_mode") == mode, 60):
+
+        def running():
+            health = devbox_guest.health_or_none(url) or {}
+            return health.get("worker") == worker and health.get("status") == "ok"
+
+        if not devbox_guest.wait_for(running, 60):
             raise SystemExit(f"bench: the {worker} worker did not answer at {url}; see fab logs")
 
     def rtt_via_host(self, count: int) -> dict:
         return json.loads(subprocess.run([sys.executable, "-m", "bench.rtt", self.base_url, "--count", str(count)],
                                          cwd=ROOT, capture_output=True, text=True, check=True).stdout)
 
-    def workers(self, workers: list[str], messages: int, rounds: int) -> dict:
+    def workers(self, workers: list[str], messages: int, rounds: int, form: tuple[str, str]) -> dict:
         """Dynamic page, RTT and fan-out through 8001 for each worker class, interleaved run by run."""
         runs = {w: [] for w in workers}
         try:
@@ -149,7 +158,7 @@ class Bench:
                     rtt = self.rtt_via_host(messages)
                     run.update(rtt_median_ms=rtt["median_ms"], rtt_p99_ms=rtt["p99_ms"])
                     for n in (100, 1000):
-                        spread = fanout.measure(self.load_url, n, rounds)
+                        spread = fanout.measure(self.load_url, n, rounds, *form)
                         run.update({f"fanout_{n}_{q}_ms": spread[f"{q}_ms"] for q in ("median", "p99")})
                     runs[worker].append(run)
         finally:
@@ -172,24 +181,25 @@ def ratio(a: float, b: float) -> str:
     return f"{a / b:.2f}x"
 
 
-def table(r: dict) -> str:
+def table(r: dict, port: int) -> str:
     host, nginx, app = "through host port (nginx)", "guest -> nginx", "guest -> gunicorn"
+    via = f"via {port}"
     rows = []
     if "static" in r:
         st = r["static"]
-        rows.append(("static /static/app.css, req/s", f"{st[host]['rps_median']} via 8001 (nginx); {st[nginx]['rps_median']} "
-                     f"nginx in guest; {st[app]['rps_median']} Flask in guest",
+        rows.append((f"static {STATIC_PROBE} (1.5 kB), req/s", f"{st[host]['rps_median']} {via} (nginx); "
+                     f"{st[nginx]['rps_median']} nginx in guest; {st[app]['rps_median']} Flask in guest",
                      f"nginx via host port / Flask: {ratio(st[host]['rps_median'], st[app]['rps_median'])}"))
     if "dynamic" in r:
         dy = r["dynamic"]
-        rows.append(("dynamic /, req/s", f"{dy[host]['rps_median']} via 8001; {dy[nginx]['rps_median']} nginx in guest; "
+        rows.append(("dynamic /, req/s", f"{dy[host]['rps_median']} {via}; {dy[nginx]['rps_median']} nginx in guest; "
                      f"{dy[app]['rps_median']} gunicorn direct",
-                     f"via 8001 / direct: {ratio(dy[host]['rps_median'], dy[app]['rps_median'])}"))
+                     f"{via} / direct: {ratio(dy[host]['rps_median'], dy[app]['rps_median'])}"))
     if "rtt" in r:
-        via, direct = r["rtt"]["through host port"], r["rtt"]["guest -> gunicorn"]
-        rows.append(("Socket.IO emit->ack, ms", f"median {via['median_ms']} / p99 {via['p99_ms']} via 8001; "
+        through, direct = r["rtt"]["through host port"], r["rtt"]["guest -> gunicorn"]
+        rows.append(("Socket.IO round trip, ms", f"median {through['median_ms']} / p99 {through['p99_ms']} {via}; "
                      f"median {direct['median_ms']} / p99 {direct['p99_ms']} direct",
-                     f"via 8001 / direct (median): {ratio(via['median_ms'], direct['median_ms'])}"))
+                     f"{via} / direct (median): {ratio(through['median_ms'], direct['median_ms'])}"))
     if "reload" in r:
         rl = r["reload"]
         rows.append(("fab reload -> new code, under load", f"median {rl['median_s']} s, max {rl['max_s']} s over {rl['reloads']}",
@@ -206,7 +216,7 @@ def table(r: dict) -> str:
     if r.get("workers"):
         w = r["workers"]
         first = next(iter(w.values()))
-        lines += ["", "| worker, all through 8001 | dynamic /, req/s | emit->ack median / p99, ms "
+        lines += ["", f"| worker, all {via} | dynamic /, req/s | round trip median / p99, ms "
                   "| broadcast to 100, median / p99 ms | broadcast to 1000, median / p99 ms |", "|---|---|---|---|---|"]
         lines += [f"| {name} | {v['dynamic_rps']} ({ratio(v['dynamic_rps'], first['dynamic_rps'])}) "
                   f"| {v['rtt_median_ms']} / {v['rtt_p99_ms']} | {v['fanout_100_median_ms']} / {v['fanout_100_p99_ms']} "
@@ -224,6 +234,8 @@ def main(argv=None):
     parser.add_argument("--workers", default=",".join(devbox_settings.WORKERS),
                         help="worker classes to compare, comma-separated ('' to skip; default: all)")
     parser.add_argument("--only", help="comma-separated subset of: static,dynamic,rtt,reload,fanout,provision,workers")
+    parser.add_argument("--post", default=fanout.POST, help=f"the app's form that broadcasts (default {fanout.POST})")
+    parser.add_argument("--field", default=fanout.FIELD, help=f"its text field (default {fanout.FIELD})")
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args(argv)
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)  # a descriptor per fan-out client
@@ -237,25 +249,30 @@ def main(argv=None):
     if unknown:
         raise SystemExit(f"bench: no worker class {', '.join(sorted(unknown))}; use {', '.join(devbox_settings.WORKERS)}")
     measures = {
-        "static": lambda: bench.http("/static/app.css"),
+        "static": lambda: bench.http(bench.s["app"]["static"]["url"] + STATIC_PROBE),
         "dynamic": lambda: bench.http("/"),
         "rtt": lambda: bench.rtt(args.messages),
         "reload": lambda: bench.reload_under_load(args.reloads),
-        "fanout": lambda: [fanout.measure(bench.load_url, n, 20) for n in (100, 1000)],
+        "fanout": lambda: [fanout.measure(bench.load_url, n, 20, args.post, args.field) for n in (100, 1000)],
         "provision": lambda: bench.timed(["vagrant", "provision"], args.runs),
-        "workers": lambda: bench.workers(workers, args.messages, 10) if workers else {},
+        "workers": lambda: bench.workers(workers, args.messages, 10, (args.post, args.field)) if workers else {},
     }
     only = args.only.split(",") if args.only else list(measures)
     if set(only) - set(measures):
         raise SystemExit(f"bench: --only takes {','.join(measures)}")
-    results = {name: measures[name]() for name in only}
+    probe = ROOT / bench.s["app"]["static"]["folder"] / STATIC_PROBE
+    probe.write_text("/* devbox benchmark probe */\n" + "body { margin: 0; }\n" * 75)
+    try:
+        results = {name: measures[name]() for name in only}
+    finally:
+        probe.unlink(missing_ok=True)
     if args.with_up:
         samples = []
         for _ in range(args.runs):
             subprocess.run(["vagrant", "halt"], cwd=ROOT, capture_output=True, check=True)
             samples.append(bench.timed(["vagrant", "up"], 1)["median_s"])
         results["up"] = {"runs": args.runs, "median_s": round(median(samples), 2)}
-    print(table(results))
+    print(table(results, bench.s["host_port"]))
     print(json.dumps(results))
     if args.json:
         with open(args.json, "w") as f:

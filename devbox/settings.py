@@ -1,17 +1,25 @@
-"""Load and check ``devbox.yaml``, the one source of truth for ports, box, worker and paths.
+"""Load and check ``devbox.yaml``, the one source of truth for ports, box, worker, paths and the app.
 
-Every Python part (the template renderer in the guest, the fabfile, the tests)
-goes through :func:`load`, so a bad value is reported the same way everywhere:
-one line naming the key and how to fix it.
+Every part goes through :func:`load`: the Vagrantfile (``--json``), the guest's
+provisioning scripts (``--shell``), the template renderer, the fabfile, the
+tests and the benchmarks. A bad value is reported the same way everywhere: one
+line naming the key and how to fix it.
+
+Paths in the ``app`` section are given relative to ``app.folder`` and come out
+relative to the repository, so that the host joins them with :data:`ROOT` and
+the guest with ``paths.synced``.
 
 Run ``python -m devbox.settings KEY`` to print one value (``paths.venv``),
-``python -m devbox.settings --shell`` for ``DEVBOX_*=value`` lines a shell script
-can eval, or ``python -m devbox.settings`` to check the file.
+``--shell`` for ``DEVBOX_*=value`` lines a shell script can eval, ``--json``
+for everything, or no argument to check the file.
 """
 
 from __future__ import annotations
 
+import ast
+import difflib
 import ipaddress
+import json
 import os
 import re
 import shlex
@@ -24,20 +32,46 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_FILE = ROOT / "devbox.yaml"
 
-# worker setting -> gunicorn --worker-class and Flask-SocketIO async_mode. The
-# async_mode is always set explicitly: left on auto, Flask-SocketIO picks
-# eventlet whenever it is installed, whatever the worker.
-# Each class is gunicorn's own with devbox's reload fixes (devbox/workers/), and
-# has its own pinned requirements (requirements/worker-NAME.txt).
+# worker setting -> gunicorn --worker-class. Each class is gunicorn's own with
+# devbox's reload fixes (devbox/appserver/workers/) and has its own pinned
+# requirements (requirements/worker-NAME.txt). Only the chosen worker's library
+# is installed, so Flask-SocketIO's automatic async_mode finds the right one.
 WORKERS = {
-    "eventlet": {"worker_class": "devbox.workers.eventlet_worker.EventletWorker", "async_mode": "eventlet"},
-    "gevent": {"worker_class": "devbox.workers.gevent_worker.GeventWorker", "async_mode": "gevent"},
+    "eventlet": "devbox.appserver.workers.eventlet_worker.EventletWorker",
+    "gevent": "devbox.appserver.workers.gevent_worker.GeventWorker",
     # A WebSocket holds one of gunicorn's threads for as long as it is open.
-    "gthread": {"worker_class": "devbox.workers.gthread_worker.ThreadWorker", "async_mode": "threading"},
+    "gthread": "devbox.appserver.workers.gthread_worker.ThreadWorker",
 }
+# Worker classes whose master may keep the app's libraries imported for the
+# next worker (devbox/appserver/gunicorn_conf.py says why gevent may not).
+PRELOAD_WORKERS = ("eventlet", "gthread")
 SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
 PROVIDERS = ("virtualbox", "libvirt", "lxc")
-PATH_KEYS = ("synced", "static", "errors", "venv", "data", "logs", "config")
+PATH_KEYS = ("synced", "venv", "data", "logs", "config")
+
+# What an app without an `app` section gets: the layout of `gunicorn app:app`
+# run in app/, which is how most single-module Flask apps start.
+APP_DEFAULTS = {"folder": "app", "wsgi": "app:app", "requirements": "requirements.txt",
+                "static": {"folder": "static", "url": "/static/"}, "env": {}}
+
+# Every key devbox.yaml may have; None: any keys (the app's environment).
+SCHEMA = {
+    "name": {}, "host_ip": {}, "host_port": {}, "guest_port": {}, "app_port": {}, "worker": {},
+    "dev_mode": {}, "memory": {}, "cpus": {}, "max_clients": {}, "max_body_size": {}, "wheelhouse": {},
+    "boxes": {p: {} for p in PROVIDERS},
+    "paths": {k: {} for k in PATH_KEYS},
+    "app": {"folder": {}, "wsgi": {}, "requirements": {}, "env": None, "static": {"folder": {}, "url": {}}},
+}
+MOVED = {
+    "paths.static": "the static folder is app.static.folder now (relative to app.folder)",
+    "paths.errors": "devbox's own pages always come from static/ now; remove it",
+}
+
+# URL prefixes nginx keeps for devbox and Socket.IO.
+RESERVED_URLS = ("/_devbox/", "/socket.io/")
+# Relative, inside the repository: no leading "/", no "." or ".." parts.
+RELATIVE_PATH = r"(?!(.*/)?\.\.?(/|$))[\w.][\w.+-]*(/[\w.][\w.+-]*)*"
+WSGI_TARGET = r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\([\w\s'.,=+-]*\))?"
 
 
 class SettingsError(Exception):
@@ -68,9 +102,87 @@ def _mapping(value: Any, key: str) -> dict:
     return value
 
 
-def validate(raw: Any) -> dict:
+def check_keys(raw: dict, schema: dict = SCHEMA, prefix: str = "") -> None:
+    """Refuse a key devbox does not know, naming the closest known one: a typo
+    must not be silently ignored."""
+    for key, value in raw.items():
+        dotted = f"{prefix}{key}"
+        if key not in schema:
+            if dotted in MOVED:
+                raise SettingsError(f"{dotted}: no longer a setting; {MOVED[dotted]}")
+            close = difflib.get_close_matches(str(key), list(schema), n=1, cutoff=0.6)
+            hint = f"did you mean {prefix}{close[0]}?" if close else "see the comments in devbox.yaml for the keys"
+            raise SettingsError(f"{dotted}: unknown setting; {hint}")
+        if schema[key] and isinstance(value, dict):
+            check_keys(value, schema[key], f"{dotted}.")
+
+
+def _wsgi_target(value: Any) -> str:
+    """``module:name`` or ``module:factory(literal args)``, as gunicorn takes it."""
+    _text(value, "app.wsgi", WSGI_TARGET,
+          "use module:name (app:app) or module:factory() (notifications:create_app()), as gunicorn takes it")
+    expression = ast.parse(value.split(":", 1)[1], mode="eval").body
+    if isinstance(expression, ast.Call):
+        try:
+            for arg in [*expression.args, *(kw.value for kw in expression.keywords)]:
+                ast.literal_eval(arg)
+        except ValueError:
+            raise SettingsError(f"app.wsgi: {value!r} passes something other than a literal to the factory; "
+                                "pass strings, numbers or nothing") from None
+    return value
+
+
+def _app(raw: Any, root: Path) -> dict:
+    """The app section with defaults filled in and its paths made relative to the repository."""
+    raw = _mapping(raw, "app")
+    static_raw = _mapping(raw.get("static", APP_DEFAULTS["static"]), "app.static")
+    app = {**APP_DEFAULTS, **raw, "static": {**APP_DEFAULTS["static"], **static_raw}}
+    folder = _text(app["folder"], "app.folder", RELATIVE_PATH,
+                   "use a folder relative to the repository, such as app")
+    if not (root / folder).is_dir():
+        raise SettingsError(f"app.folder: {folder!r} is not a folder in the repository; put your app there "
+                            "or set app.folder to where it is")
+    requirements = _text(app["requirements"], "app.requirements", RELATIVE_PATH,
+                         f"use a file relative to {folder}/, such as requirements.txt")
+    if not (root / folder / requirements).is_file():
+        raise SettingsError(f"app.requirements: {folder}/{requirements} does not exist; list your app's "
+                            "packages there (flask, ...) or point app.requirements at the file")
+    static = _text(app["static"]["folder"], "app.static.folder", RELATIVE_PATH,
+                   f"use a folder relative to {folder}/, such as static")
+    url = _text(app["static"]["url"], "app.static.url", r"/([\w.~-]+/)+",
+                "use a URL path that starts and ends with a slash, such as /static/")
+    if url.startswith(RESERVED_URLS):
+        raise SettingsError(f"app.static.url: {url!r} is kept for devbox; use another prefix such as /static/")
+    env = _mapping(app["env"] if app["env"] is not None else {}, "app.env")
+    return {
+        "folder": folder,
+        "wsgi": _wsgi_target(app["wsgi"]),
+        "requirements": f"{folder}/{requirements}",
+        "static": {"folder": f"{folder}/{static}", "url": url},
+        "env": {name: _env_value(name, value) for name, value in env.items()},
+    }
+
+
+def _env_value(name: Any, value: Any) -> str:
+    key = f"app.env.{name}"
+    _text(name, key, r"[A-Za-z_][A-Za-z0-9_]*", "use letters, digits and underscores for variable names")
+    if name.startswith("DEVBOX_"):
+        raise SettingsError(f"{key}: the DEVBOX_ prefix is devbox's own; use another name")
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if not isinstance(value, (str, int, float)):
+        raise SettingsError(f"{key}: {value!r} is not a string or number; quote it")
+    text = str(value)
+    # Rendered in single quotes for systemd and for bash alike: no escapes exist there.
+    if re.search(r"['\n\r\0]", text):
+        raise SettingsError(f"{key}: contains a quote or a line break, which the environment file cannot hold")
+    return text
+
+
+def validate(raw: Any, root: Path = ROOT) -> dict:
     """Return a checked copy of the settings, or raise SettingsError naming the first bad key."""
     raw = _mapping(raw, "devbox.yaml")
+    check_keys(raw)
 
     def need(key: str, source: dict = raw, prefix: str = "") -> Any:
         if key not in source or source[key] is None:
@@ -92,7 +204,8 @@ def validate(raw: Any) -> dict:
     if worker not in WORKERS:
         raise SettingsError(f"worker: {worker!r} is not supported; use one of {', '.join(WORKERS)}")
     s["worker"] = worker
-    s.update(WORKERS[worker])
+    s["worker_class"] = WORKERS[worker]
+    s["preload"] = worker in PRELOAD_WORKERS
     if not isinstance(need("dev_mode"), bool):
         raise SettingsError(f"dev_mode: {raw['dev_mode']!r} is not true or false; set it to true or false")
     s["dev_mode"] = raw["dev_mode"]
@@ -111,23 +224,27 @@ def validate(raw: Any) -> dict:
     s["paths"] = {}
     for key in PATH_KEYS:
         value = need(key, paths, "paths.")
-        if not isinstance(value, str) or not value.startswith("/") or value.endswith("/") or " " in value:
-            raise SettingsError(f"paths.{key}: {value!r} must be an absolute guest path without a trailing slash or spaces")
+        if not isinstance(value, str) or not re.fullmatch(r"(/[\w][\w.+-]*)+", value):
+            raise SettingsError(f"paths.{key}: {value!r} must be an absolute guest path of letters, digits, "
+                                "dots and dashes, without a trailing slash")
         s["paths"][key] = value
     size = _text(str(need("max_body_size")), "max_body_size", r"\d+[kKmMgG]?",
                  "use an nginx size such as 1m or 512k")
     s["max_body_size"] = size
-    s["wheelhouse"] = _text(need("wheelhouse"), "wheelhouse", r"[\w.-][\w./-]*",
-                            "use a folder relative to the repository, such as .cache/wheels")
     s["max_body_bytes"] = int(size.rstrip("kKmMgG")) * SIZE_UNITS[size[len(size.rstrip("kKmMgG")):].lower()]
+    s["wheelhouse"] = _text(need("wheelhouse"), "wheelhouse", RELATIVE_PATH,
+                            "use a folder relative to the repository, such as .cache/wheels")
+    s["app"] = _app(raw.get("app", APP_DEFAULTS), root)
     return s
 
 
 def load(path: str | os.PathLike | None = None) -> dict:
     """Read and check the settings file (``$DEVBOX_SETTINGS`` or ``devbox.yaml`` at the repo root).
 
-    ``$DEVBOX_WORKER``, when set, stands in for the ``worker`` setting: the test
-    runner uses it to try every worker class without editing the file.
+    Two variables stand in for a setting without editing the file; the test
+    runner uses them to try every worker class and a second app:
+    ``$DEVBOX_WORKER`` for ``worker``, and ``$DEVBOX_APP`` (a folder) for the
+    whole ``app`` section, with the default app settings.
     """
     path = Path(path or os.environ.get("DEVBOX_SETTINGS") or DEFAULT_FILE)
     try:
@@ -138,11 +255,14 @@ def load(path: str | os.PathLike | None = None) -> dict:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
         raise SettingsError(f"{path}: not valid YAML{where}; fix the syntax there") from None
-    override = os.environ.get("DEVBOX_WORKER")
-    if override and isinstance(raw, dict):
-        if override not in WORKERS:
-            raise SettingsError(f"DEVBOX_WORKER: {override!r} is not a worker; use one of {', '.join(WORKERS)} or unset it")
-        raw["worker"] = override
+    if isinstance(raw, dict):
+        worker, app = os.environ.get("DEVBOX_WORKER"), os.environ.get("DEVBOX_APP")
+        if worker:
+            if worker not in WORKERS:
+                raise SettingsError(f"DEVBOX_WORKER: {worker!r} is not a worker; use one of {', '.join(WORKERS)} or unset it")
+            raw["worker"] = worker
+        if app:
+            raw["app"] = {"folder": app}
     return validate(raw)
 
 
@@ -162,22 +282,30 @@ def lookup(settings: dict, dotted: str) -> Any:
 
 
 def shell_exports(settings: dict, prefix: str = "DEVBOX_") -> str:
-    """``DEVBOX_HOST_PORT=8001``-style lines (nested keys joined by ``_``) for provisioning scripts."""
+    """``DEVBOX_HOST_PORT=8001``-style lines (nested keys joined by ``_``) for provisioning scripts.
+
+    The app's environment is left out: it is rendered into the app's own file.
+    """
     lines = []
     for key, value in settings.items():
+        if prefix == "DEVBOX_APP_" and key == "env":
+            continue
         if isinstance(value, dict):
             lines.append(shell_exports(value, f"{prefix}{key.upper()}_"))
         else:
-            lines.append(f"{prefix}{key.upper()}={shlex.quote(str(value))}")
+            text = str(value).lower() if isinstance(value, bool) else str(value)
+            lines.append(f"{prefix}{key.upper()}={shlex.quote(text)}")
     return "\n".join(lines)
 
 
 def main(argv: list[str]) -> int:
     try:
         settings = load()
-        if argv == ["--shell"]:
+        if "--shell" in argv:
             print(shell_exports(settings))
-        for key in (k for k in argv if k != "--shell"):
+        if "--json" in argv:
+            print(json.dumps(settings))
+        for key in (k for k in argv if not k.startswith("--")):
             print(lookup(settings, key))
     except SettingsError as exc:
         print(f"devbox.yaml: {exc}", file=sys.stderr)

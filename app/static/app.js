@@ -73,20 +73,6 @@
   socket.on("connect_error", function () { setStatus("reconnecting", "reconnecting…"); });
   socket.on("notification", insert);
 
-  // Development mode: `fab watch` saw a file change. Stylesheets are swapped in
-  // place (the page keeps its state); anything else reloads the page.
-  socket.on("devbox:refresh", function (change) {
-    if (change.action !== "css") {
-      location.reload();
-      return;
-    }
-    Array.prototype.forEach.call(document.querySelectorAll('link[rel="stylesheet"]'), function (link) {
-      var url = new URL(link.href);
-      url.searchParams.set("v", Date.now());
-      link.href = url.toString();
-    });
-  });
-
   // Sends over the socket when it is up; otherwise the form posts as usual.
   form.addEventListener("submit", function (event) {
     if (!socket.connected) return;

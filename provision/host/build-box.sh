@@ -4,20 +4,21 @@
 # no route out must find every Debian package it needs already installed, so
 # the packages the provisioner would apt-get are baked in at build time.
 #
-# Cached: the box is rebuilt only when this file (the recipe) changes.
+# Cached: the box is rebuilt only when its recipe changes: this file and the
+# guest's package list (provision/guest/packages.txt).
 # Usage: build-box.sh BOX_NAME
 set -euo pipefail
 
 box=${1:?usage: build-box.sh BOX_NAME}
-recipe=$(sha256sum "$0" | cut -c1-16)
+package_list="$(dirname "$0")/../guest/packages.txt"
+recipe=$(cat "$0" "$package_list" | sha256sum | cut -c1-16)
 cache=${DEVBOX_CACHE:-/var/cache/devbox}
 stamp="$cache/box-${box//\//_}.recipe"
 suite=bookworm
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
-packages=(
-  systemd systemd-sysv dbus openssh-server sudo ca-certificates iproute2 procps less
-  python3 python3-venv python3-yaml nginx redis-server curl wrk
-)
+# What a Vagrant box needs, then what the provisioner would install.
+mapfile -t packages < <(grep -Ev '^\s*(#|$)' "$package_list")
+packages=(systemd systemd-sysv dbus openssh-server sudo iproute2 procps less "${packages[@]}")
 
 if [[ -f $stamp && $(cat "$stamp") == "$recipe" ]] && vagrant box list 2>/dev/null | grep -q "^$box "; then
   echo "box $box is up to date (recipe $recipe)"

@@ -11,10 +11,10 @@ import pytest
 from devbox.settings import ROOT
 
 
-def fab(*args, cwd=ROOT, path="/nonexistent"):
+def fab(*args, cwd=ROOT, env=None):
     """`fab ARGS` with PATH pointing nowhere: no vagrant to be found."""
     return subprocess.run([sys.executable, "-m", "fabric", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=60, env={**os.environ, "PATH": path})
+                          timeout=60, env={**os.environ, **(env or {}), "PATH": "/nonexistent"})
 
 
 def test_tasks_list_without_vagrant():
@@ -24,19 +24,26 @@ def test_tasks_list_without_vagrant():
         assert f"  {name} " in result.stdout
 
 
-@pytest.mark.parametrize("task", ["status", "logs", "shell", "up"])
+@pytest.mark.parametrize("task", ["status", "logs", "shell", "up", "reload", "watch"])
 def test_missing_vagrant_is_one_clear_line(task):
     result = fab(task)
     assert result.returncode != 0
     assert result.stderr.strip() == "devbox: vagrant is not installed; run ./setup.sh (bare Debian) or install Vagrant"
 
 
-def test_a_bad_setting_is_one_clear_line(tmp_path):
-    for name in ("fabfile.py", "devbox.yaml"):
-        shutil.copy(ROOT / name, tmp_path)
-    shutil.copytree(ROOT / "devbox", tmp_path / "devbox")
+@pytest.mark.parametrize("change, expected", [
+    (("worker: eventlet", "worker: tornado"), "devbox.yaml: worker: 'tornado' is not supported; use one of "
+                                             "eventlet, gevent, gthread"),
+    (("worker: eventlet", "workr: gevent"), "devbox.yaml: workr: unknown setting; did you mean worker?"),
+    (("  folder: app ", "  folder: ap "), "devbox.yaml: app.folder: 'ap' is not a folder in the repository; "
+                                          "put your app there or set app.folder to where it is"),
+])
+def test_a_bad_setting_is_one_clear_line(tmp_path, change, expected):
+    shutil.copy(ROOT / "fabfile.py", tmp_path)
+    for folder in ("devbox", "app"):
+        shutil.copytree(ROOT / folder, tmp_path / folder)
     settings = tmp_path / "devbox.yaml"
-    settings.write_text(settings.read_text().replace("worker: eventlet", "worker: tornado"))
-    result = fab("status", cwd=tmp_path)
+    settings.write_text((ROOT / "devbox.yaml").read_text().replace(*change))
+    result = fab("status", cwd=tmp_path, env={"DEVBOX_WORKER": "", "DEVBOX_APP": ""})
     assert result.returncode == 2
-    assert result.stderr.strip().startswith("devbox.yaml: worker: 'tornado' is not supported; use one of")
+    assert result.stderr.strip() == expected

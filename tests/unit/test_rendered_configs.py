@@ -1,4 +1,4 @@
-"""The nginx site and the systemd unit, rendered from the settings: valid for
+"""The nginx site and the systemd units, rendered from the settings: valid for
 the real nginx binary, and moved entirely by a change in devbox.yaml."""
 
 import copy
@@ -8,9 +8,10 @@ import subprocess
 import pytest
 
 from devbox import settings as devbox_settings
-from devbox.render import render
+from devbox.guest.render import render
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+INJECTION = "sub_filter '</head>' '<script src=\"/_devbox/refresh.js\" defer></script></head>';"
 
 
 @pytest.fixture
@@ -32,21 +33,28 @@ def nginx_check(tmp_path):
 def local_settings(settings, tmp_path):
     """The settings with guest paths pointed into tmp_path, so nginx -t can open them on the host."""
     local = copy.deepcopy(settings)
-    for key in ("static", "errors", "logs"):
+    for key in ("synced", "logs"):
         (tmp_path / key).mkdir()
         local["paths"][key] = str(tmp_path / key)
+    (tmp_path / "synced" / local["app"]["static"]["folder"]).mkdir(parents=True)
+    (tmp_path / "synced" / "static").mkdir()
     return local
 
 
-def test_rendered_site_passes_nginx_t(nginx_check, local_settings):
-    result = nginx_check(render("nginx-site.conf.j2", local_settings))
+@pytest.mark.parametrize("dev_mode", [True, False])
+def test_rendered_site_passes_nginx_t(nginx_check, local_settings, dev_mode):
+    local_settings["dev_mode"] = dev_mode
+    site = render("nginx/site.conf.j2", local_settings)
+    result = nginx_check(site)
     assert result.returncode == 0, result.stderr
     assert "syntax is ok" in result.stderr
+    # Development mode only: the refresh script in HTML pages, and the hub behind /_devbox/.
+    assert (INJECTION in site, "/_devbox/events" in site, "Accept-Encoding" in site) == (dev_mode,) * 3
 
 
 def test_a_broken_site_fails_nginx_t(nginx_check, local_settings):
     # The check above must be able to fail: the same site with one typo.
-    broken = render("nginx-site.conf.j2", local_settings).replace("proxy_buffering off;", "proxy_bufering off;")
+    broken = render("nginx/site.conf.j2", local_settings).replace("proxy_buffering off;", "proxy_bufering off;")
     result = nginx_check(broken)
     assert result.returncode != 0
     assert "proxy_bufering" in result.stderr
@@ -54,8 +62,8 @@ def test_a_broken_site_fails_nginx_t(nginx_check, local_settings):
 
 def test_changing_ports_moves_everything(nginx_check, local_settings):
     local_settings.update(host_port=9101, guest_port=9100, app_port=9102)
-    site = render("nginx-site.conf.j2", local_settings)
-    unit = render("app.service.j2", local_settings)
+    site = render("nginx/site.conf.j2", local_settings)
+    unit = render("app/app.service.j2", local_settings)
     assert "listen 9100;" in site
     assert "server 127.0.0.1:9102;" in site
     assert "(?:9100|9102)(/.*)?$ $1://$2:9101$3;" in site  # proxy_redirect to the new host port
@@ -65,9 +73,23 @@ def test_changing_ports_moves_everything(nginx_check, local_settings):
     assert nginx_check(site).returncode == 0
 
 
+def test_the_app_settings_move_the_static_folder_and_the_app(nginx_check, local_settings, tmp_path):
+    local_settings["app"].update(folder="tests/apps/plain", wsgi="app:app",
+                                 static={"folder": "tests/apps/plain/assets", "url": "/assets/"})
+    (tmp_path / "synced" / "tests/apps/plain/assets").mkdir(parents=True)
+    site = render("nginx/site.conf.j2", local_settings)
+    unit = render("app/app.service.j2", local_settings)
+    synced = local_settings["paths"]["synced"]
+    assert f"location ^~ /assets/ {{\n        alias {synced}/tests/apps/plain/assets/;" in site
+    assert "location ^~ /static/" not in site
+    assert f"--chdir {synced}/tests/apps/plain \\" in unit
+    assert f'Environment="DEVBOX_WSGI=app:app" "DEVBOX_STATIC={synced}/tests/apps/plain/assets"' in unit
+    assert nginx_check(site).returncode == 0
+
+
 def test_site_keeps_static_safe_and_websockets_working(local_settings):
-    site = render("nginx-site.conf.j2", local_settings)
-    static = local_settings["paths"]["static"]
+    site = render("nginx/site.conf.j2", local_settings)
+    static = f"{local_settings['paths']['synced']}/{local_settings['app']['static']['folder']}"
     assert f"location ^~ /static/ {{\n        alias {static}/;" in site  # both slashes: no /static../ escape
     assert "sendfile off;" in site
     assert "proxy_set_header Upgrade $http_upgrade;" in site
@@ -80,20 +102,38 @@ def test_site_keeps_static_safe_and_websockets_working(local_settings):
 def test_gthread_unit_has_a_thread_per_client(settings, monkeypatch):
     monkeypatch.setenv("DEVBOX_WORKER", "gthread")
     gthread = devbox_settings.load()
-    unit = render("app.service.j2", gthread)
+    unit = render("app/app.service.j2", gthread)
     assert f"--worker-connections {2 * settings['max_clients']} \\\n    --threads {settings['max_clients']} \\" in unit
     assert "TasksMax=infinity" in unit
 
 
-def test_unit_runs_one_worker_of_the_configured_class(settings):
-    unit = render("app.service.j2", settings)
-    env = render("app.env.j2", settings)
+def test_unit_runs_devbox_entry_point_around_the_app(settings):
+    unit = render("app/app.service.j2", settings)
+    assert f"ExecStart={settings['paths']['venv']}/bin/gunicorn devbox.appserver.wsgi:application \\" in unit
     assert f"--worker-class {settings['worker_class']} --workers 1 --worker-connections {settings['max_clients']}" in unit
+    assert f'"DEVBOX_WSGI={settings["app"]["wsgi"]}"' in unit
     assert "--threads" not in unit
     assert f"LimitNOFILE={settings['max_clients'] * 2 + 1024}" in unit
-    assert f"DEVBOX_ASYNC_MODE={settings['async_mode']}" in env
-    assert f"DEVBOX_MAX_CONTENT_LENGTH={settings['max_body_bytes']}" in env
     assert "Restart=always" in unit
     # The secret lives only in the guest, in a file made at provision time.
-    assert "SECRET_KEY" not in unit + env
+    assert "SECRET_KEY" not in unit
     assert f"EnvironmentFile={settings['paths']['config']}/secret.env" in unit
+
+
+def test_app_environment_has_what_devbox_offers_then_the_apps_own(settings):
+    local = copy.deepcopy(settings)
+    local["app"]["env"] = {"FLASK_NAME": "a b $HOME", "REDIS_URL": "redis://elsewhere:6379/1"}
+    env = render("app/app.env.j2", local).splitlines()
+    assert f"DATA_DIR='{settings['paths']['data']}'" in env
+    assert not [line for line in env if line.startswith("SECRET_KEY=")]
+    # Single quotes: no expansion by systemd or by the shell of `fab shell`; the app's value comes last and wins.
+    assert env[-2:] == ["FLASK_NAME='a b $HOME'", "REDIS_URL='redis://elsewhere:6379/1'"]
+    assert env.index("REDIS_URL='redis://127.0.0.1:6379/0'") < env.index("REDIS_URL='redis://elsewhere:6379/1'")
+
+
+def test_refresh_hub_runs_confined_from_a_root_owned_copy(settings):
+    unit = render("refresh/refresh.service.j2", settings)
+    name = settings["name"]
+    assert f"ExecStart=/usr/bin/python3 /usr/local/lib/{name}/refresh.py /run/{name}-refresh/refresh.sock" in unit
+    assert "DynamicUser=yes" in unit and "ProtectSystem=strict" in unit
+    assert f"LoadCredential=token:{settings['paths']['config']}/refresh.token" in unit

@@ -2,6 +2,7 @@
 everything with one line naming the key and the fix."""
 
 import copy
+import json
 
 import pytest
 import yaml
@@ -18,9 +19,12 @@ def raw():
 
 def test_repository_settings_are_valid(raw):
     settings = devbox_settings.validate(raw)
-    assert settings["worker_class"] == "devbox.workers.eventlet_worker.EventletWorker"
-    assert settings["async_mode"] == "eventlet"
+    assert settings["worker_class"] == "devbox.appserver.workers.eventlet_worker.EventletWorker"
     assert settings["max_body_bytes"] == 1024 * 1024
+    # The app's paths come out relative to the repository.
+    assert settings["app"] == {"folder": "app", "wsgi": "notifications:create_app()",
+                               "requirements": "app/requirements.txt",
+                               "static": {"folder": "app/static", "url": "/static/"}, "env": {}}
 
 
 @pytest.mark.parametrize("worker", devbox_settings.WORKERS)
@@ -31,20 +35,20 @@ def test_every_worker_has_its_class_and_its_own_pinned_requirements(raw, worker)
     source = (ROOT / (module.replace(".", "/") + ".py")).read_text()
     assert f"\nclass {cls}(" in source
     requirements = (ROOT / "requirements" / f"worker-{worker}.txt").read_text()
-    assert "-r guest.txt" in requirements and "\ngunicorn==" in requirements
+    assert "\ngunicorn==" in requirements
 
 
 def test_gthread_gets_a_thread_per_client_and_room_for_keepalive(raw):
     raw["worker"] = "gthread"
     settings = devbox_settings.validate(raw)
-    assert settings["async_mode"] == "threading"
     assert settings["threads"] == settings["max_clients"]
     assert settings["worker_connections"] > settings["threads"]
 
 
 def test_devbox_worker_stands_in_for_the_setting(monkeypatch):
+    monkeypatch.delenv("DEVBOX_APP", raising=False)
     monkeypatch.setenv("DEVBOX_WORKER", "gevent")
-    assert devbox_settings.load()["worker_class"] == "devbox.workers.gevent_worker.GeventWorker"
+    assert devbox_settings.load()["worker_class"] == "devbox.appserver.workers.gevent_worker.GeventWorker"
     monkeypatch.setenv("DEVBOX_WORKER", "tornado")
     with pytest.raises(SettingsError, match=r"^DEVBOX_WORKER: 'tornado' is not a worker; use one of eventlet, gevent, gthread or unset it$"):
         devbox_settings.load()
@@ -83,9 +87,10 @@ def test_a_missing_key_is_named(raw, dotted):
         devbox_settings.validate(broken)
 
 
-def test_a_relative_guest_path_is_refused(raw):
-    raw["paths"]["static"] = "app/static"
-    with pytest.raises(SettingsError, match=r"^paths.static: .* must be an absolute guest path"):
+@pytest.mark.parametrize("value", ["var/lib/x", "/var/lib/x/", "/var/lib/$(id)", "/var/lib/x\nlocation", "/a b"])
+def test_a_guest_path_must_be_plain_and_absolute(raw, value):
+    raw["paths"]["data"] = value
+    with pytest.raises(SettingsError, match=r"^paths.data: .* must be an absolute guest path"):
         devbox_settings.validate(raw)
 
 
@@ -97,14 +102,113 @@ def test_invalid_yaml_gives_the_line(tmp_path):
 
 
 def test_cli_prints_values_and_exit_code_2_on_error(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("DEVBOX_APP", raising=False)
     assert devbox_settings.main(["host_port", "paths.venv"]) == 0
     assert capsys.readouterr().out.split() == ["8001", "/opt/devbox/venv"]
     assert devbox_settings.main(["no.such.key"]) == 2
     assert "no.such.key: no such setting" in capsys.readouterr().err
 
 
-def test_shell_exports_flatten_nested_keys(settings):
+def test_shell_exports_flatten_nested_keys(raw):
+    raw["app"]["env"] = {"FLASK_X": "1"}
+    settings = devbox_settings.validate(raw)
     lines = devbox_settings.shell_exports(settings).splitlines()
     assert f"DEVBOX_HOST_PORT={settings['host_port']}" in lines
     assert f"DEVBOX_PATHS_VENV={settings['paths']['venv']}" in lines
+    assert "DEVBOX_APP_STATIC_FOLDER=app/static" in lines
+    assert "DEVBOX_DEV_MODE=true" in lines  # as shell scripts compare it
+    assert "DEVBOX_APP_WSGI='notifications:create_app()'" in lines  # quoted for the shell
+    assert not [line for line in lines if "FLASK_X" in line]  # the app's environment has its own file
+
+
+def test_json_is_what_the_vagrantfile_reads(capsys, monkeypatch):
+    monkeypatch.delenv("DEVBOX_APP", raising=False)
+    monkeypatch.delenv("DEVBOX_WORKER", raising=False)
+    assert devbox_settings.main(["--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == devbox_settings.load()
+
+
+@pytest.mark.parametrize("key, value, expected", [
+    ("workr", "gevent", "workr: unknown setting; did you mean worker?"),
+    ("app_prot", 5001, "app_prot: unknown setting; did you mean app_port?"),
+    ("colour", "blue", "colour: unknown setting; see the comments in devbox.yaml for the keys"),
+])
+def test_an_unknown_key_is_refused_with_the_closest_one(raw, key, value, expected):
+    raw[key] = value
+    with pytest.raises(SettingsError) as excinfo:
+        devbox_settings.validate(raw)
+    assert str(excinfo.value) == expected
+
+
+@pytest.mark.parametrize("section, key, expected", [
+    ("app", "wsgii", "app.wsgii: unknown setting; did you mean app.wsgi?"),
+    ("paths", "static", "paths.static: no longer a setting; the static folder is app.static.folder now "
+                        "(relative to app.folder)"),
+    ("boxes", "parallel", "boxes.parallel: unknown setting; see the comments in devbox.yaml for the keys"),
+])
+def test_unknown_nested_keys_are_refused_too(raw, section, key, expected):
+    raw[section][key] = "x"
+    with pytest.raises(SettingsError) as excinfo:
+        devbox_settings.validate(raw)
+    assert str(excinfo.value) == expected
+
+
+def test_an_app_without_settings_gets_the_layout_of_gunicorn_app_app(raw, tmp_path):
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "requirements.txt").write_text("flask\n")
+    del raw["app"]
+    assert devbox_settings.validate(raw, root=tmp_path)["app"] == {
+        "folder": "app", "wsgi": "app:app", "requirements": "app/requirements.txt",
+        "static": {"folder": "app/static", "url": "/static/"}, "env": {}}
+
+
+@pytest.mark.parametrize("target", ["app:app", "app:create_app()", "pkg.mod:make_app('dev', debug=False)",
+                                    "wsgi:application"])
+def test_wsgi_targets_as_gunicorn_takes_them(raw, target):
+    raw["app"]["wsgi"] = target
+    assert devbox_settings.validate(raw)["app"]["wsgi"] == target
+
+
+@pytest.mark.parametrize("change, expected", [
+    ({"folder": "nowhere"}, "app.folder: 'nowhere' is not a folder in the repository"),
+    ({"folder": "../elsewhere"}, "app.folder: '../elsewhere' is not valid"),
+    ({"folder": "/vagrant/app"}, "app.folder: '/vagrant/app' is not valid"),
+    ({"requirements": "missing.txt"}, "app.requirements: app/missing.txt does not exist"),
+    ({"wsgi": "app"}, "app.wsgi: 'app' is not valid; use module:name (app:app) or module:factory()"),
+    ({"wsgi": "app:create_app(os.environ)"}, "app.wsgi: 'app:create_app(os.environ)' passes something other"),
+    ({"wsgi": 'app:make("x")'}, "app.wsgi: 'app:make(\"x\")' is not valid"),
+    ({"wsgi": "app:app; rm -rf /"}, "app.wsgi: 'app:app; rm -rf /' is not valid"),
+    ({"static": {"url": "static"}}, "app.static.url: 'static' is not valid"),
+    ({"static": {"url": "/_devbox/"}}, "app.static.url: '/_devbox/' is kept for devbox"),
+    ({"static": {"url": "/static/;\nlocation / {"}}, "app.static.url: "),
+    ({"static": {"folder": "../static"}}, "app.static.folder: '../static' is not valid"),
+    ({"env": {"1X": "y"}}, "app.env.1X: '1X' is not valid"),
+    ({"env": {"DEVBOX_X": "y"}}, "app.env.DEVBOX_X: the DEVBOX_ prefix is devbox's own"),
+    ({"env": {"X": "it's"}}, "app.env.X: contains a quote or a line break"),
+    ({"env": {"X": "a\nb"}}, "app.env.X: contains a quote or a line break"),
+    ({"env": {"X": [1]}}, "app.env.X: [1] is not a string or number"),
+    ({"env": ["X=1"]}, "app.env: missing or not a mapping"),
+])
+def test_a_bad_app_setting_names_the_key(raw, change, expected):
+    raw["app"].update(change)
+    with pytest.raises(SettingsError) as excinfo:
+        devbox_settings.validate(raw)
+    assert str(excinfo.value).startswith(expected)
+    assert "\n" not in str(excinfo.value)
+
+
+def test_app_environment_values_become_text(raw):
+    raw["app"]["env"] = {"FLASK_FLAG": True, "FLASK_LIMIT": 500, "FLASK_NAME": "a b $HOME"}
+    assert devbox_settings.validate(raw)["app"]["env"] == {"FLASK_FLAG": "true", "FLASK_LIMIT": "500",
+                                                            "FLASK_NAME": "a b $HOME"}
+
+
+def test_devbox_app_stands_in_for_the_app_section(monkeypatch):
+    monkeypatch.setenv("DEVBOX_APP", "tests/apps/plain")
+    assert devbox_settings.load()["app"] == {
+        "folder": "tests/apps/plain", "wsgi": "app:app", "requirements": "tests/apps/plain/requirements.txt",
+        "static": {"folder": "tests/apps/plain/static", "url": "/static/"}, "env": {}}
+    monkeypatch.setenv("DEVBOX_APP", "no/such/app")
+    with pytest.raises(SettingsError, match=r"^app.folder: 'no/such/app' is not a folder in the repository"):
+        devbox_settings.load()
 

@@ -1,0 +1,142 @@
+"""What gunicorn serves: the app, with devbox's reserved prefix /_devbox/ in front.
+
+gunicorn loads ``devbox.appserver.wsgi:application`` in each new worker. That
+loads the app named by ``$DEVBOX_WSGI`` (``app.wsgi`` in devbox.yaml) the way
+``gunicorn app:app`` would, in the app's folder (gunicorn's working
+directory), and answers two things itself, so that the app needs no devbox
+code at all:
+
+- ``GET /_devbox/health``: which code this worker runs (``version``, a hash of
+  the app's files taken *before* they are imported, so it is never newer than
+  the code), its ``boot_id``, and whether the app loaded. `fab reload`, `fab
+  watch`, `fab status`, the provisioner and the friendly page all ask it.
+- when the app failed to load (a syntax error saved mid-edit), every request
+  gets devbox's friendly page with the error, and the health says what failed.
+  The worker stays up, so the next save reloads it at once.
+
+Nothing under /_devbox/ ever reaches the app. Once the app loaded, the modules
+it imported from outside its folder are recorded for the master to preload
+(devbox.appserver.gunicorn_conf).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+import uuid
+from pathlib import Path
+
+from gunicorn.util import import_app
+
+from devbox import appcode
+
+PREFIX = "/_devbox/"
+# devbox's own browser files (static/ at the top of the repository).
+PAGE = Path(__file__).resolve().parents[2] / "static" / "unavailable.html"
+
+
+def describe(exc: BaseException, app_dir: Path) -> str:
+    """One line: the exception and where in the app it was raised."""
+    where, text = None, str(exc)
+    if isinstance(exc, SyntaxError) and exc.filename:
+        where, text = (exc.filename, exc.lineno), exc.msg  # str() would name the place a second time
+    else:
+        for frame in traceback.extract_tb(exc.__traceback__):
+            if Path(frame.filename).resolve().is_relative_to(app_dir):
+                where = (frame.filename, frame.lineno)
+    message = " ".join(f"{type(exc).__name__}: {text}".split())[:400]
+    if where:
+        path = Path(where[0]).resolve()
+        name = path.relative_to(app_dir) if path.is_relative_to(app_dir) else path
+        message += f" ({name}, line {where[1]})"
+    return message
+
+
+def record_imports(record: Path) -> None:
+    """Write the names of the loaded modules that are installed (the venv's and the
+    standard library's), in import order. Code the developer edits, the app's or
+    any other under the synced folder, never goes to the master: it would go stale."""
+    roots = {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()}
+
+    def installed(module) -> bool:
+        places = [getattr(module, "__file__", None), *getattr(module, "__path__", [])]
+        return all(any(Path(place).resolve().is_relative_to(root) for root in roots) for place in places if place)
+
+    names = [name for name, module in list(sys.modules.items())
+             if module is not None and not name.startswith(("devbox", "__")) and installed(module)]
+    text = "\n".join(names) + "\n"
+    try:
+        if record.exists() and record.read_text() == text:
+            return
+        partial = record.with_suffix(f".{os.getpid()}")
+        partial.write_text(text)
+        partial.replace(record)
+    except OSError as exc:  # preloading is a speed-up, never a reason to fail
+        print(f"devbox: could not record the app's imports in {record}: {exc}", file=sys.stderr)
+
+
+class Devbox:
+    """The app's WSGI callable with /_devbox/ answered in front of it."""
+
+    def __init__(self, target: str, app_dir: Path, static_dir: Path, worker: str, record: Path | None = None):
+        self.target, self.worker = target, worker
+        self.boot_id = uuid.uuid4().hex
+        self.version = appcode.version(app_dir, static_dir)
+        self.app, self.error = None, None
+        try:
+            self.app = import_app(target)
+        except (Exception, SystemExit) as exc:  # whatever the app's import raised; the worker lives on
+            self.error = describe(exc, app_dir)
+            print(f"devbox: the app {target} failed to load: {self.error}", file=sys.stderr)
+            traceback.print_exc()
+            return
+        if record:
+            record_imports(record)
+
+    def health(self) -> dict:
+        body = {"status": "error" if self.error else "ok", "version": self.version, "boot_id": self.boot_id,
+                "pid": os.getpid(), "worker": self.worker, "app": self.target}
+        if self.error:
+            body["error"] = self.error
+        return body
+
+    def __call__(self, environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if path.startswith(PREFIX) or path == PREFIX.rstrip("/"):
+            return self.devbox(path, environ, start_response)
+        if self.app is None:
+            return self.respond(start_response, "503 Service Unavailable", PAGE.read_bytes(),
+                                "text/html; charset=utf-8", [("Retry-After", "1")])
+        return self.app(environ, start_response)
+
+    def devbox(self, path, environ, start_response):
+        if path != PREFIX + "health":
+            return self.respond(start_response, "404 Not Found", b'{"error": "no such devbox URL"}')
+        if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
+            return self.respond(start_response, "405 Method Not Allowed", b'{"error": "use GET"}',
+                                extra=[("Allow", "GET, HEAD")])
+        status = "503 Service Unavailable" if self.error else "200 OK"
+        body = json.dumps(self.health()).encode()
+        if environ["REQUEST_METHOD"] == "HEAD":
+            body = b""
+        return self.respond(start_response, status, body)
+
+    @staticmethod
+    def respond(start_response, status, body, content_type="application/json", extra=()):
+        start_response(status, [("Content-Type", content_type), ("Content-Length", str(len(body))),
+                                ("Cache-Control", "no-store"), *extra])
+        return [body]
+
+
+def from_environment() -> Devbox:
+    """The wrapper the app unit describes: $DEVBOX_WSGI, $DEVBOX_STATIC, $DEVBOX_WORKER and
+    $DEVBOX_PRELOAD, in the app's folder (the working directory gunicorn was given)."""
+    app_dir = Path.cwd().resolve()
+    record = os.environ.get("DEVBOX_PRELOAD")
+    return Devbox(os.environ["DEVBOX_WSGI"], app_dir, Path(os.environ["DEVBOX_STATIC"]).resolve(),
+                  os.environ.get("DEVBOX_WORKER", "?"), Path(record) if record else None)
+
+
+application = from_environment() if "DEVBOX_WSGI" in os.environ else None

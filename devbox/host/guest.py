@@ -1,0 +1,106 @@
+"""Reach the guest from the host: its state through python-vagrant, a shell
+through Fabric, devbox's health of the app through the forwarded port. The
+first two are built on demand, never at import, so tools that import this
+module work with no guest and no Vagrant installed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import time
+import urllib.error
+import urllib.request
+
+from devbox.settings import ROOT
+
+
+class GuestError(Exception):
+    """The guest cannot be reached; the message says why and what to run."""
+
+
+def vagrant(quiet: bool = False):
+    """A python-vagrant handle on this repository's Vagrantfile; ``quiet`` hides Vagrant's own output."""
+    if shutil.which("vagrant") is None:
+        raise GuestError("vagrant is not installed; run ./setup.sh (bare Debian) or install Vagrant")
+    import vagrant as python_vagrant  # imported late: fab -l must work without it
+
+    return python_vagrant.Vagrant(root=str(ROOT), quiet_stdout=quiet, quiet_stderr=quiet)
+
+
+def state() -> tuple[str, str]:
+    """(state, provider) of the guest, e.g. ('running', 'lxc') or ('not_created', 'lxc')."""
+    status = vagrant(quiet=True).status()
+    return status[0].state, status[0].provider
+
+
+def connection():
+    """A Fabric Connection to the running guest, from `vagrant ssh-config`."""
+    from fabric import Connection
+
+    try:
+        conf = vagrant(quiet=True).conf()
+    except subprocess.CalledProcessError:
+        # Asked only now: each vagrant call costs a second of Ruby start-up.
+        current, _ = state()
+        if current == "not_created":
+            raise GuestError("the guest is not created; run fab up") from None
+        raise GuestError(f"the guest is {current.replace('_', ' ')}; run fab up") from None
+    return Connection(
+        host=conf["HostName"],
+        user=conf["User"],
+        port=int(conf["Port"]),
+        connect_kwargs={"key_filename": conf["IdentityFile"].strip('"')},
+        connect_timeout=10,
+    )
+
+
+def provision_command(settings: dict, *steps: str) -> str:
+    """The command that runs provisioning steps in the guest, as root.
+
+    What stands in for a setting on the host ($DEVBOX_WORKER, $DEVBOX_APP) is
+    passed along, so the guest renders for the same worker and app.
+    """
+    root = settings["paths"]["synced"]
+    env = {"DEVBOX_ROOT": root, "DEVBOX_WORKER": settings["worker"], "DEVBOX_APP": os.environ.get("DEVBOX_APP")}
+    assignments = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items() if v)
+    return f"sudo {assignments} bash {shlex.quote(root + '/provision/guest/provision.sh')} {' '.join(steps)}"
+
+
+def wait_for(predicate, timeout: float = 10.0, interval: float = 0.02):
+    """Poll ``predicate`` until it returns something truthy; return that, or None on timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    return None
+
+
+def health(base_url: str, timeout: float = 2.0) -> dict:
+    """devbox's health of the app's process (/_devbox/health) through ``base_url``.
+
+    ``status`` is ``ok``, or ``error`` when the app's code failed to load (then
+    ``error`` says what failed); ``version`` and ``boot_id`` say which code the
+    worker runs. Raises OSError when nothing answers it: the guest is down, or
+    the app is restarting and nginx shows its friendly page.
+    """
+    try:
+        with urllib.request.urlopen(f"{base_url}/_devbox/health", timeout=timeout) as response:
+            return json.load(response)
+    except urllib.error.HTTPError as exc:
+        if exc.code == 503 and exc.headers.get_content_type() == "application/json":
+            return json.load(exc)
+        raise
+
+
+def health_or_none(base_url: str) -> dict | None:
+    """The health, or None while nothing answers it (down, restarting, nginx's 503 page)."""
+    try:
+        return health(base_url)
+    except (OSError, ValueError):
+        return None

@@ -1,0 +1,143 @@
+"""What `fab watch` does with a saved file, and when.
+
+Shared folders carry no change events into the guest, so the host watches its
+own tree (watchdog: inotify on Linux, FSEvents on macOS) and decides, from the
+settings alone, for any app:
+
+- ``reload``: the app's code changed (devbox.appcode: Python, templates, any
+  file of the app folder but its static folder); the app reloads, then open
+  pages refresh.
+- ``nginx``: nginx's template changed; it is re-rendered, then pages refresh.
+- ``page``: a static file changed; open pages reload themselves.
+- ``css``: only stylesheets changed; open pages swap them without a reload.
+- ``provision``: devbox.yaml or the app's requirements changed; that takes
+  `fab provision`, which watch says rather than does.
+
+Editors save in bursts (temp file, rename, chmod, a backup), so events are
+debounced: one round of actions per burst.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from pathlib import PurePosixPath
+from typing import Callable
+
+from devbox import appcode
+from devbox.host import reload as devbox_reload
+
+RELOAD, NGINX, PAGE, CSS, PROVISION = "reload", "nginx", "page", "css", "provision"
+NGINX_TEMPLATE = "provision/guest/nginx/site.conf.j2"
+# Saves are a few milliseconds apart within a burst; a longer quiet spell only
+# adds to every edit's latency.
+QUIET = 0.05
+
+
+def classify(relative: str, settings: dict) -> str | None:
+    """The action a change to ``relative`` (a path inside the repository) calls for, or None."""
+    path = PurePosixPath(relative)
+    app = settings["app"]
+    if relative == NGINX_TEMPLATE:
+        return NGINX
+    if relative in ("devbox.yaml", app["requirements"]):
+        return PROVISION
+    static, folder = PurePosixPath(app["static"]["folder"]), PurePosixPath(app["folder"])
+    if path.is_relative_to(static):
+        if not appcode.is_code(path.relative_to(static)):
+            return None
+        return CSS if path.suffix == ".css" else PAGE
+    if path.is_relative_to(folder) and appcode.is_code(path.relative_to(folder)):
+        return RELOAD
+    return None
+
+
+def watched_folders(settings: dict) -> list[tuple[str, bool]]:
+    """(folder relative to the repository, recursive) for the observer: only where something can matter."""
+    return [(settings["app"]["folder"], True), (str(PurePosixPath(NGINX_TEMPLATE).parent), False), (".", False)]
+
+
+def refresh_action(actions: set[str]) -> str | None:
+    """What open pages do after a burst: swap stylesheets when only those changed, reload otherwise."""
+    if actions <= {CSS}:
+        return CSS if actions else None
+    return PAGE if actions & {RELOAD, NGINX, PAGE} else None
+
+
+class Debouncer:
+    """Collects changes and hands them on once no new one came for ``quiet`` seconds.
+
+    ``fire(actions, paths)`` runs on the debouncer's own thread, one burst at a
+    time; changes that arrive while it runs make the next burst.
+    """
+
+    def __init__(self, fire: Callable[[set[str], list[str]], None], settings: dict, quiet: float = QUIET,
+                 clock: Callable[[], float] = time.monotonic):
+        self.fire = fire
+        self.settings = settings
+        self.quiet = quiet
+        self.clock = clock
+        self.pending: dict[str, str] = {}
+        self.last_change = 0.0
+        self.lock = threading.Lock()
+
+    def add(self, relative: str) -> None:
+        action = classify(relative, self.settings)
+        if action is None:
+            return
+        with self.lock:
+            self.pending[relative] = action
+            self.last_change = self.clock()
+
+    def due(self) -> tuple[set[str], list[str]] | None:
+        """The burst to act on now, if the tree has been quiet long enough; it is cleared."""
+        with self.lock:
+            if not self.pending or self.clock() - self.last_change < self.quiet:
+                return None
+            burst, self.pending = self.pending, {}
+        return set(burst.values()), sorted(burst)
+
+    def run(self, stop: threading.Event, tick: float = 0.01) -> None:
+        """Fire each burst as it becomes due, until ``stop`` is set."""
+        while not stop.wait(tick):
+            burst = self.due()
+            if burst:
+                self.fire(*burst)
+
+
+class Session:
+    """One `fab watch`: acts on each burst against the running guest and says what it did."""
+
+    def __init__(self, settings: dict, conn, out=sys.stdout, err=sys.stderr):
+        self.settings, self.conn, self.out, self.err = settings, conn, out, err
+        self.token = devbox_reload.refresh_token(settings, conn)
+
+    def fire(self, actions: set[str], paths: list[str]) -> None:
+        started = time.monotonic()
+        shown = ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
+        if PROVISION in actions:
+            print(f"{shown}: changed; run fab provision to apply it", file=self.err, flush=True)
+        refresh = refresh_action(actions)
+        try:
+            if RELOAD in actions:
+                devbox_reload.reload_app(self.settings, self.conn, nginx=NGINX in actions, timeout=20)
+            elif NGINX in actions:
+                devbox_reload.render_nginx(self.settings, self.conn)
+        except devbox_reload.ReloadError as exc:
+            if exc.log:
+                print(exc.log, file=self.err)
+            print(f"devbox: {exc}", file=self.err, flush=True)  # keep watching: the next save may fix it
+            if not isinstance(exc, devbox_reload.LoadFailed):
+                return
+            refresh = PAGE  # the pages show the error, and come back by themselves once it is fixed
+        if refresh is None:
+            return
+        try:
+            devbox_reload.refresh_pages(self.settings, self.token, refresh)
+        except OSError as exc:  # the watcher must outlive a guest that went away
+            print(f"devbox: could not tell the pages ({exc}); is the devbox up?", file=self.err, flush=True)
+            return
+        done = " + ".join(a for a in (RELOAD, NGINX) if a in actions) or refresh
+        print(f"{time.strftime('%H:%M:%S')} {shown}: {done} ({time.monotonic() - started:.2f}s)",
+              file=self.out, flush=True)

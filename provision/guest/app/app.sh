@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# The app: a system user, a virtualenv outside the synced folder holding the
+# worker class's packages and the app's own requirements, a secret key made
+# once in the guest, and gunicorn under systemd running devbox's WSGI entry
+# point (devbox/appserver/wsgi.py) around the app.
+set -euo pipefail
+source "$DEVBOX_ROOT/provision/guest/lib.sh"
+
+user=$DEVBOX_NAME
+venv=$DEVBOX_PATHS_VENV
+worker_requirements="$DEVBOX_ROOT/requirements/worker-$DEVBOX_WORKER.txt"
+app_requirements="$DEVBOX_ROOT/$DEVBOX_APP_REQUIREMENTS"
+wheels="$DEVBOX_ROOT/$DEVBOX_WHEELHOUSE"  # filled on the host by ./setup.sh and fab provision
+unit="/etc/systemd/system/$DEVBOX_NAME.service"
+# Only devbox's package is put on the venv's path, not the whole synced folder:
+# the app must not find devbox's tests, benchmarks or fabfile as modules.
+pylib="$(dirname "$venv")/lib"
+
+id -u "$user" >/dev/null 2>&1 || useradd --system --home-dir "$DEVBOX_PATHS_DATA" --shell /usr/sbin/nologin "$user"
+install -d -o "$user" -g "$user" -m 750 "$DEVBOX_PATHS_DATA"
+install -d -o "$user" -g adm -m 2750 "$DEVBOX_PATHS_LOGS"
+install -d -o root -g "$user" -m 750 "$DEVBOX_PATHS_CONFIG"
+install -d -m 755 "$pylib"
+ln -sfn "$DEVBOX_ROOT/devbox" "$pylib/devbox"
+
+# The secret never comes from the repository; it is made here, once.
+secret_file="$DEVBOX_PATHS_CONFIG/secret.env"
+if ! grep -qs '^SECRET_KEY=' "$secret_file"; then
+  (umask 027; echo "SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_hex(32))')" > "$secret_file")
+  chgrp "$user" "$secret_file"
+fi
+
+# One venv per worker and requirements set, built beside the running one and
+# switched to by a symlink: a failed install leaves the app as it was, and no
+# package of another worker class lingers in the new one.
+want=$(cat "$worker_requirements" "$app_requirements" | sha256sum | cut -c1-12)
+target="$venv-$DEVBOX_WORKER-$want"
+if [[ ! -e $target/.complete ]]; then
+  rm -rf "$target"
+  python3 -m venv "$target"
+  if [[ -d $wheels ]]; then
+    pip_source=(--no-index --find-links "$wheels")   # offline
+  else
+    pip_source=()
+  fi
+  "$target/bin/pip" install --quiet --disable-pip-version-check "${pip_source[@]}" \
+      -r "$worker_requirements" -r "$app_requirements" \
+    || { rm -rf "$target"; die "pip could not install $DEVBOX_APP_REQUIREMENTS with the $DEVBOX_WORKER worker's packages (above)${pip_source:+; the wheels come from $DEVBOX_WHEELHOUSE: run fab provision or ./setup.sh on the host to fetch them}"; }
+  site=$("$target/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+  echo "$pylib" > "$site/devbox.pth"
+  touch "$target/.complete"
+fi
+# Flask-SocketIO picks eventlet, then gevent, whichever is installed: another
+# worker class's library in the app's requirements breaks its WebSockets.
+others=$("$target/bin/python" -c 'import importlib.util as u, sys
+print(*[m for m in ("eventlet", "gevent") if m != sys.argv[1] and u.find_spec(m)])' "$DEVBOX_WORKER")
+[[ -z $others ]] || echo "devbox: warning: $DEVBOX_APP_REQUIREMENTS installs $others, which Flask-SocketIO prefers" \
+  "over the $DEVBOX_WORKER worker's library; remove it there, or set worker: $others in devbox.yaml" >&2
+venv_changed=false
+if [[ $(readlink "$venv" 2>/dev/null) != "$target" ]]; then
+  [[ -L $venv || ! -e $venv ]] || rm -rf "$venv"   # a plain venv from an older devbox
+  ln -sfn "$target" "$venv.next"
+  mv -T "$venv.next" "$venv"
+  touch "$target"   # most recently used: kept by the pruning below
+  venv_changed=true
+fi
+# Keep the two most recently used others, so switching back is quick.
+mapfile -t stale < <(ls -1dt "$venv"-*/ 2>/dev/null | sed 's:/$::' | grep -vxF "$target" | tail -n +3)
+((${#stale[@]} == 0)) || rm -rf "${stale[@]}"
+
+unit_changed=false
+if render app/app.env.j2 "$DEVBOX_PATHS_CONFIG/app.env"; then
+  unit_changed=true
+fi
+if render app/app.service.j2 "$unit"; then
+  systemctl daemon-reload
+  unit_changed=true
+fi
+systemctl enable --quiet "$DEVBOX_NAME.service"
+if $unit_changed || $venv_changed; then
+  systemctl restart "$DEVBOX_NAME.service"
+else
+  systemctl start "$DEVBOX_NAME.service"   # no-op when running
+fi

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# ExecReload of the app unit: gunicorn's graceful reload (HUP), returning only
+# once old code can no longer take a request, and safe for saves that come
+# faster than old workers wind down. Usage: reload.sh MASTER_PID PORT
+#
+# - After a HUP the old worker lingers while its WebSockets are open (up to
+#   graceful_timeout). gunicorn still counts it, so the next HUP would retire
+#   it instead of the worker serving now, leaving stale code answering. Workers
+#   retired earlier are therefore stopped first. They no longer accept, and
+#   under eventlet they ignore QUIT, so they are killed: their WebSocket
+#   clients reconnect to the current worker and catch up.
+# - A retiring worker keeps accepting until it notices the stop (within 50 ms
+#   with devbox's eventlet worker, a second with gunicorn's own). The reload
+#   waits until it has closed the listening socket.
+set -euo pipefail
+
+master=${1:?usage: reload.sh MASTER_PID PORT}
+port=${2:?usage: reload.sh MASTER_PID PORT}
+workers() { ps -o pid= --sort=start_time --ppid "$master" || true; }
+
+mapfile -t old < <(workers)
+if ((${#old[@]} > 1)); then
+  kill -KILL "${old[@]:0:${#old[@]}-1}" 2>/dev/null || true
+  for _ in $(seq 100); do
+    (($(workers | wc -l) <= 1)) && break
+    sleep 0.02
+  done
+  mapfile -t old < <(workers)
+fi
+
+# The listening socket's inode: 0A is LISTEN in /proc/net/tcp, the port is hex.
+inode=$(awk -v port="$(printf ':%04X' "$port")" '$2 ~ port"$" && $4 == "0A" {print $10; exit}' /proc/net/tcp)
+kill -HUP "$master"
+[[ -n $inode ]] || exit 0
+for _ in $(seq 150); do
+  accepting=false
+  for pid in "${old[@]}"; do
+    ls -l "/proc/$pid/fd" 2>/dev/null | grep -q "socket:\[$inode\]" && accepting=true
+  done
+  $accepting || exit 0
+  sleep 0.01
+done

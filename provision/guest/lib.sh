@@ -1,0 +1,33 @@
+# Shared helpers for the provisioning scripts (sourced, not run).
+
+die() { echo "devbox: $*" >&2; exit 1; }
+
+# step NAME SCRIPT: run one service's script; a failure names the step.
+step() {
+  local name=$1 script=$2 started=$SECONDS
+  bash "$script" || die "provisioning step '$name' failed (see above); fix it and run vagrant provision"
+  echo "devbox: $name ok ($((SECONDS - started))s)"
+}
+
+# install_file SRC DEST [MODE]: replace DEST only when SRC differs.
+# Returns 0 when DEST changed, 1 when it was already up to date.
+install_file() {
+  local src=$1 dest=$2 mode=${3:-644}
+  if [[ -f $dest ]] && cmp -s "$src" "$dest"; then
+    return 1
+  fi
+  install -D -m "$mode" "$src" "$dest"
+}
+
+# render TEMPLATE DEST: render provision/guest/TEMPLATE (e.g. nginx/site.conf.j2)
+# with the settings, on the guest's system Python: never the app's venv.
+render() {
+  local tmp
+  tmp=$(mktemp)
+  (cd "$DEVBOX_ROOT" && python3 -m devbox.guest.render "$1") > "$tmp" \
+    || { rm -f "$tmp"; die "rendering $1 failed"; }
+  local changed=1
+  if install_file "$tmp" "$2"; then changed=0; fi
+  rm -f "$tmp"
+  return $changed
+}

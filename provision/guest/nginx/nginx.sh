@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# nginx in front: the site rendered from the settings, checked with `nginx -t`
+# before any reload; an invalid config is rolled back so the old one keeps serving.
+set -euo pipefail
+source "$DEVBOX_ROOT/provision/guest/lib.sh"
+
+site=/etc/nginx/sites-available/$DEVBOX_NAME.conf
+main=/etc/nginx/nginx.conf
+backup=$(mktemp -d)
+trap 'rm -rf "$backup"' EXIT
+cp "$main" "$backup/main"
+[[ -f $site ]] && cp "$site" "$backup/site"
+
+changed=false
+# Each WebSocket client holds two connections in nginx (to it, and upstream);
+# those limits are global, so they are set in nginx.conf itself.
+connections=$((DEVBOX_MAX_CLIENTS * 2 + 256))
+if ! grep -Eq "^\s*worker_connections $connections;" "$main" || ! grep -q "^worker_rlimit_nofile $((connections * 2));" "$main"; then
+  sed -i -E -e "s/^(\s*worker_connections) [0-9]+;/\1 $connections;/" -e "/^worker_rlimit_nofile /d" \
+    -e "s/^(worker_processes .*)$/\1\nworker_rlimit_nofile $((connections * 2));/" "$main"
+  changed=true
+fi
+
+ln -sfn "$site" "/etc/nginx/sites-enabled/$DEVBOX_NAME.conf"
+if render nginx/site.conf.j2 "$site"; then
+  changed=true
+fi
+
+if $changed; then
+  if ! output=$(nginx -t 2>&1); then
+    cp "$backup/main" "$main"
+    if [[ -f $backup/site ]]; then cp "$backup/site" "$site"; else rm -f "$site"; fi
+    echo "$output" >&2
+    die "the rendered nginx config is invalid (nginx -t above); the previous config keeps serving"
+  fi
+  systemctl is-active --quiet nginx && systemctl reload nginx
+fi
+systemctl enable --quiet nginx
+systemctl start nginx

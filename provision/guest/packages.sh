@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Debian packages (provision/guest/packages.txt). The lxc box has them baked in
+# (the guest has no route out); a public box (VirtualBox, libvirt) fetches what
+# is missing.
+set -euo pipefail
+
+mapfile -t wanted < <(grep -Ev '^\s*(#|$)' "$(dirname "$0")/packages.txt")
+missing=()
+for pkg in "${wanted[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  echo "installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# The stock site would hold port 80 and answer for unknown hosts.
+rm -f /etc/nginx/sites-enabled/default

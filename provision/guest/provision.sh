@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Entry point of the shell provisioner (run as root in the guest by Vagrant).
+# One folder per service (provision/guest/SERVICE/), each with an idempotent
+# script beside its templates: on an up-to-date guest nothing changes and the
+# whole run takes seconds.
+# Usage: provision.sh [STEP...]   steps: redis app refresh nginx check (default: all of them)
+set -euo pipefail
+
+export DEVBOX_ROOT=${DEVBOX_ROOT:-/vagrant}
+here="$DEVBOX_ROOT/provision/guest"
+source "$here/lib.sh"
+
+# A full run installs packages first; named steps (fab reload runs "nginx")
+# are for a guest that has them.
+(($#)) || step "packages" "$here/packages.sh"
+# Settings are read only now: the packages step brings python3-yaml.
+exports=$(cd "$DEVBOX_ROOT" && python3 -m devbox.settings --shell) \
+  || die "devbox.yaml is invalid (message above); fix it and run vagrant provision"
+eval "$exports"
+export ${!DEVBOX_@}
+steps=("$@")
+((${#steps[@]})) || steps=(redis app refresh nginx check)
+for name in "${steps[@]}"; do
+  case $name in
+    redis|app|refresh|nginx) step "$name" "$here/$name/$name.sh" ;;
+    check) step "$name" "$here/check.sh" ;;
+    *) die "no provisioning step '$name'; the steps are: redis app refresh nginx check" ;;
+  esac
+done
+echo "devbox: provisioned in ${SECONDS}s"

@@ -1,0 +1,34 @@
+// devbox's live refresh client. In development mode nginx adds it to every HTML
+// page the app serves, so the app's templates stay as they are. It listens to
+// devbox's own channel (the refresh hub at /_devbox/events), not to anything of
+// the app's, so it works for any app, across reloads and while the app is down.
+// `fab watch` sends "css" (stylesheets swapped in place, the page keeps its
+// state) or "page" (the page reloads).
+(function () {
+  "use strict";
+  if (window.devboxRefresh) return; // added twice, e.g. by a page that embeds another
+  var state = window.devboxRefresh = { connected: false, refreshes: 0 };
+
+  function swapStylesheets() {
+    document.querySelectorAll('link[rel~="stylesheet"]').forEach(function (link) {
+      var url = new URL(link.href, location.href);
+      if (url.origin !== location.origin) return;
+      url.searchParams.set("devbox", Date.now());
+      link.href = url.href;
+    });
+  }
+
+  function reloadPage() {
+    // replace() loads the URL afresh without resending a form; with a #hash
+    // it would only scroll, so then reload.
+    if (location.hash) location.reload(); else location.replace(location.href);
+  }
+
+  var events = new EventSource("/_devbox/events");
+  events.onopen = function () { state.connected = true; };
+  events.onerror = function () { state.connected = false; }; // EventSource reconnects by itself
+  events.addEventListener("refresh", function (event) {
+    state.refreshes += 1;
+    if (JSON.parse(event.data).action === "css") swapStylesheets(); else reloadPage();
+  });
+})();

@@ -1,0 +1,25 @@
+"""A real browser (Debian's Chromium driven by Playwright) through the
+forwarded port: what one page sends, another shows live, without a reload."""
+
+from playwright.sync_api import expect
+
+
+def test_a_notification_sent_in_one_page_appears_live_in_another(demo_page, unique_text):
+    sender, watcher = demo_page(), demo_page()
+    sender.fill("#text", unique_text)
+    sender.click("#notify-form button[type=submit]")
+    expect(watcher.locator("#notifications li .text").first).to_have_text(unique_text, timeout=10_000)
+    expect(sender.locator("#notifications li .text").first).to_have_text(unique_text)
+    expect(sender.locator("#text")).to_have_value("")
+    # Exactly once on each page, although both the broadcast and the catch-up may carry it.
+    for page in (sender, watcher):
+        assert page.locator("#notifications li .text", has_text=unique_text).count() == 1
+        assert page.errors == []
+
+
+def test_an_empty_notification_shows_the_error_in_the_page(demo_page):
+    page = demo_page()
+    page.locator("#text").evaluate("el => el.removeAttribute('required')")
+    page.fill("#text", "   ")
+    page.click("#notify-form button[type=submit]")
+    expect(page.locator("#form-error")).to_contain_text("empty")

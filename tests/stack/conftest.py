@@ -1,0 +1,93 @@
+"""Fixtures for the stack suite: devbox's whole stack through the forwarded
+port, against whatever app devbox.yaml names (the demo, or with
+DEVBOX_APP=tests/apps/plain a plain app written without devbox in mind).
+
+The suite asks of the app only what a real-time Flask app has: an HTML page
+at ``/`` and Flask-SocketIO at ``/socket.io/``. Socket.IO is spoken as raw
+Engine.IO frames, with no event of the app's.
+"""
+
+import subprocess
+import sys
+import uuid
+
+import pytest
+import websocket
+
+from devbox.settings import ROOT
+
+
+@pytest.fixture(scope="session")
+def app_module(settings):
+    """The app's WSGI module (from app.wsgi), as a path relative to the repository."""
+    module = settings["app"]["wsgi"].split(":", 1)[0].replace(".", "/")
+    folder = ROOT / settings["app"]["folder"]
+    for candidate in (folder / f"{module}.py", folder / module / "__init__.py"):
+        if candidate.exists():
+            return str(candidate.relative_to(ROOT))
+    raise LookupError(f"no file for the module of {settings['app']['wsgi']} in {folder}")
+
+
+@pytest.fixture
+def add_probe(edit, app_module):
+    """Factory: append a unique comment (or ``code``) to the app's WSGI module on the
+    host; returns the marker. The file is put back after the test."""
+    original = (ROOT / app_module).read_text()
+
+    def add(code=""):
+        marker = uuid.uuid4().hex[:12]
+        edit(app_module, original + f"\n# devbox probe {marker}\n{code.format(marker=marker)}\n")
+        return marker
+
+    return add
+
+
+def engineio_socket(base_url, origin=None):
+    """A raw WebSocket speaking Engine.IO v4 / Socket.IO v5, already joined to '/'."""
+    ws = websocket.create_connection(base_url.replace("http", "ws", 1) + "/socket.io/?EIO=4&transport=websocket",
+                                     origin=origin or base_url, timeout=5)
+    assert ws.recv().startswith("0{")          # Engine.IO open
+    ws.send("40")                              # Socket.IO connect to "/"
+    assert ws.recv().startswith("40{")
+    return ws
+
+
+def round_trip(ws):
+    """A Socket.IO round trip that needs nothing of the app: asking to join a
+    namespace it does not have is answered with a connect error."""
+    namespace = f"/devbox-probe-{uuid.uuid4().hex[:8]}"
+    ws.send(f"40{namespace},")
+    while True:
+        frame = ws.recv()
+        if frame == "2":
+            ws.send("3")  # Engine.IO ping
+        elif frame.startswith(f"44{namespace},"):
+            return frame
+
+
+@pytest.fixture
+def connect_socket(base_url):
+    """Factory: raw Socket.IO WebSockets through the forwarded port, closed after the test."""
+    sockets = []
+
+    def connect(**kwargs):
+        ws = engineio_socket(base_url, **kwargs)
+        sockets.append(ws)
+        return ws
+
+    yield connect
+    for ws in sockets:
+        ws.close()
+
+
+@pytest.fixture
+def watcher(devbox):
+    """`fab watch` running in the background for this test (ask for it after ``edit``,
+    so that it stops before the edits are put back)."""
+    process = subprocess.Popen([sys.executable, "-m", "fabric", "watch"], cwd=ROOT, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    first = process.stdout.readline()
+    assert first.startswith("watching "), first + process.stdout.read()
+    yield process
+    process.terminate()
+    process.wait(timeout=10)

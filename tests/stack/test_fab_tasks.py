@@ -1,0 +1,69 @@
+"""The everyday fab tasks against the running devbox, and the one-line answer
+when there is no guest."""
+
+import shutil
+import subprocess
+import sys
+import uuid
+
+from devbox.settings import ROOT
+from tests.helpers import fab, pinned
+
+
+def test_status_shows_every_layer(settings, http):
+    health = http.get("/_devbox/health").json()
+    result = fab("status")
+    assert result.returncode == 0, result.stderr
+    lines = dict(line.split(None, 1) for line in result.stdout.splitlines())
+    assert lines["guest"] == "running (lxc)"
+    assert lines["health"].startswith(f"http://localhost:{settings['host_port']}/_devbox/health: ok, "
+                                      f"version {health['version']}, boot {health['boot_id'][:8]}")
+    assert lines["app"] == (f"active, {settings['app']['wsgi']} in {settings['app']['folder']}/, "
+                            f"gunicorn {settings['worker']} worker on 127.0.0.1:{settings['app_port']}")
+    assert lines["nginx"].startswith("active, nginx version: nginx/")
+    assert lines["refresh"] == "active"
+    assert lines["redis"].startswith("active")
+    assert f"gunicorn {pinned(settings['worker'], 'gunicorn')}" in lines["versions"]
+    assert "flask-socketio 5." in lines["versions"]  # from the app's own requirements
+    # The venv holds the chosen worker's library and no other's.
+    for library in ("eventlet", "gevent"):
+        assert (f" {library} " in lines["versions"]) == (settings["worker"] == library), lines["versions"]
+
+
+def test_logs_show_the_request_just_made(http):
+    marker = uuid.uuid4().hex
+    http.get(f"/?probe={marker}")
+    result = fab("logs", "--lines", "50")
+    assert result.returncode == 0, result.stderr
+    assert marker in result.stdout
+    for name in ("nginx-access.log", "nginx-error.log", "app.log"):
+        assert name in result.stdout
+
+
+def test_a_no_op_provision_changes_nothing(http):
+    before = http.get("/_devbox/health").json()
+    result = fab("provision", timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "devbox: provisioned in" in result.stdout
+    assert http.get("/_devbox/health").json()["boot_id"] == before["boot_id"]  # the app was not restarted
+
+
+def test_a_guest_not_created_is_one_clear_line(tmp_path, settings):
+    for name in ("Vagrantfile", "fabfile.py", "devbox.yaml"):
+        shutil.copy(ROOT / name, tmp_path)
+    for folder in ("devbox", "provision/vagrant", settings["app"]["folder"]):
+        shutil.copytree(ROOT / folder, tmp_path / folder)
+    result = subprocess.run([sys.executable, "-m", "fabric", "logs"], cwd=tmp_path, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 1
+    assert result.stderr.strip() == "devbox: the guest is not created; run fab up"
+
+
+def test_shell_is_a_shell_on_the_app_in_the_guest_with_its_environment(settings):
+    probe = 'import os; print("PROBE", os.getcwd(), type(app).__module__, sorted({"SECRET_KEY", "REDIS_URL", "DATA_DIR"} & set(os.environ)))'
+    result = subprocess.run([sys.executable, "-m", "fabric", "shell"], cwd=ROOT, input=probe + "\nexit()\n",
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    line = next(line for line in result.stdout.splitlines() if line.startswith("PROBE "))
+    folder = f"{settings['paths']['synced']}/{settings['app']['folder']}"
+    assert line == f"PROBE {folder} flask.app ['DATA_DIR', 'REDIS_URL', 'SECRET_KEY']"

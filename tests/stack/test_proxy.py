@@ -1,0 +1,79 @@
+"""Everything but the static folder goes through nginx to gunicorn; devbox's
+own URLs (/_devbox/) never reach the app; nothing but nginx is reachable."""
+
+import socket
+import subprocess
+import uuid
+
+import pytest
+
+from devbox.host.reload import expected_version
+
+
+def test_devbox_health_names_the_app_and_the_code_it_runs(http, settings):
+    response = http.get("/_devbox/health")
+    assert response.status_code == 200
+    assert response.headers["Cache-Control"] == "no-store"
+    health = response.json()
+    assert health["status"] == "ok"
+    assert health["app"] == settings["app"]["wsgi"]
+    assert health["worker"] == settings["worker"]
+    assert health["version"] == expected_version(settings)  # the host's files, hashed as the guest does
+
+
+def test_the_app_answers_through_nginx(http, guest, settings):
+    marker = uuid.uuid4().hex
+    response = http.get(f"/?probe={marker}")
+    assert response.status_code == 200
+    assert response.headers["Server"] == "nginx"
+    assert "text/html" in response.headers["Content-Type"]
+    log = guest.run(f"sudo grep -c {marker} {settings['paths']['logs']}/app-access.log", hide=True, warn=True)
+    assert log.stdout.strip() == "1"
+
+
+@pytest.mark.parametrize("path", ["/_devbox/", "/_devbox/anything", "/_devbox/unavailable.html", "/_devbox"])
+def test_devbox_urls_never_reach_the_app(http, guest, settings, path):
+    marker = uuid.uuid4().hex
+    response = http.get(f"{path}?probe={marker}")
+    assert response.status_code == 404
+    log = guest.run(f"sudo grep -c {marker} {settings['paths']['logs']}/app-access.log", hide=True, warn=True)
+    assert log.stdout.strip() == "0"
+    assert "devbox-unavailable" not in response.text  # the friendly page is served on errors only
+
+
+def test_devbox_health_takes_only_get(http):
+    response = http.post("/_devbox/health")
+    assert response.status_code == 405
+    assert response.headers["Allow"] == "GET, HEAD"
+
+
+def test_a_body_over_the_size_limit_is_refused_by_nginx(http, settings):
+    response = http.post("/", data=b"x" * (settings["max_body_bytes"] + 1),
+                         headers={"Content-Type": "application/octet-stream"})
+    assert response.status_code == 413
+
+
+def test_garbage_instead_of_http_gets_400_from_nginx(settings):
+    with socket.create_connection((settings["host_ip"], settings["host_port"]), timeout=5) as raw:
+        raw.sendall(b"GARBAGE / NOT-HTTP\r\n\r\n")
+        assert raw.recv(64).startswith(b"HTTP/1.1 400")
+
+
+def test_app_port_is_not_reachable_from_the_host(guest, settings):
+    listening = guest.run("ss -Hltn", hide=True).stdout
+    app_sockets = [line.split()[3] for line in listening.splitlines() if line.split()[3].endswith(f":{settings['app_port']}")]
+    assert app_sockets == [f"127.0.0.1:{settings['app_port']}"]
+    address = guest.run("hostname -I", hide=True).stdout.split()[0]
+    with pytest.raises(OSError):
+        socket.create_connection((address, settings["app_port"]), timeout=3)
+
+
+def test_the_forwarded_port_answers_on_loopback_only(devbox, settings):
+    socket.create_connection((settings["host_ip"], settings["host_port"]), timeout=3).close()
+    others = subprocess.run(["ip", "-4", "-o", "addr", "show"], capture_output=True, text=True, check=True).stdout
+    addresses = [line.split()[3].split("/")[0] for line in others.splitlines()]
+    addresses = [a for a in addresses if not a.startswith("127.")]
+    assert addresses, others  # at least the lxc bridge
+    for address in addresses:
+        with pytest.raises(OSError):
+            socket.create_connection((address, settings["host_port"]), timeout=3)

@@ -1,0 +1,116 @@
+"""`fab reload`, for any app: the edited code answers through the forwarded
+port, no request fails meanwhile, connected clients stay served, and code that
+fails to load is reported in one line while the friendly page shows it."""
+
+import threading
+
+import requests
+
+from devbox.host.guest import wait_for
+from devbox.host.reload import expected_version
+from devbox.settings import ROOT
+from tests.helpers import fab
+from tests.stack.conftest import round_trip
+
+
+def test_edited_code_answers_after_fab_reload(http, add_probe, settings):
+    before = http.get("/_devbox/health").json()
+    add_probe()
+    expected = expected_version(settings)
+    assert expected != before["version"]
+    result = fab("reload")
+    assert result.returncode == 0, result.stderr
+    assert f"new code answering at http://localhost:{settings['host_port']} after" in result.stdout
+    after = http.get("/_devbox/health").json()
+    assert (after["version"], after["boot_id"] != before["boot_id"]) == (expected, True), result.stdout
+
+
+def test_code_that_fails_to_load_is_one_line_and_the_friendly_page_shows_it(http, add_probe, app_module, settings):
+    # The probe raises at import: only a worker that read the new file can fail like this.
+    marker = add_probe('raise RuntimeError("devbox probe {marker}")')
+    line = len((ROOT / app_module).read_text().splitlines())
+    result = fab("reload")
+    assert result.returncode == 1
+    error = f"RuntimeError: devbox probe {marker} ({app_module.removeprefix(settings['app']['folder'] + '/')}, line {line})"
+    assert result.stderr.strip() == f"devbox: the new code failed to load: {error}; fix it and save again " \
+                                    "(fab logs shows the traceback)"
+    health = http.get("/_devbox/health")
+    assert (health.status_code, health.json()["status"], health.json()["error"]) == (503, "error", error)
+    page = http.get("/")
+    assert page.status_code == 503
+    assert 'id="devbox-unavailable"' in page.text and page.headers["Retry-After"] == "1"
+
+
+class Load(threading.Thread):
+    """Requests through the forwarded port in a loop until stopped; keeps every failure."""
+
+    def __init__(self, base_url, expected):
+        super().__init__(daemon=True)
+        self.base_url, self.expected = base_url, expected
+        self.stop = threading.Event()
+        self.done = 0
+        self.failures = []
+
+    def run(self):
+        with requests.Session() as session:
+            while not self.stop.is_set():
+                for path, status in self.expected.items():
+                    try:
+                        response = session.get(self.base_url + path, timeout=10)
+                        if response.status_code != status:
+                            self.failures.append((path, response.status_code))
+                    except requests.RequestException as exc:
+                        self.failures.append((path, repr(exc)))
+                    self.done += 1
+
+
+def test_no_request_fails_during_a_reload(base_url, http, add_probe):
+    add_probe()
+    # Whatever the app answers at / (a page, a redirect), it must answer the same throughout.
+    load = Load(base_url, {"/": http.get("/").status_code, "/_devbox/health": 200})
+    load.start()
+    try:
+        result = fab("reload")
+    finally:
+        load.stop.set()
+        load.join()
+    assert result.returncode == 0, result.stderr
+    assert load.done >= 30  # the load really ran across the reload
+    assert load.failures == []
+
+
+def test_a_client_connected_before_a_reload_stays_served(connect_socket, add_probe):
+    ws = connect_socket()
+    add_probe()
+    assert fab("reload").returncode == 0
+    assert round_trip(ws)  # the retired worker finishes its connections gracefully
+
+
+def test_an_invalid_nginx_config_is_refused_and_the_old_one_keeps_serving(http, edit, settings):
+    template = "provision/guest/nginx/site.conf.j2"
+    edit(template, (ROOT / template).read_text().replace("proxy_buffering off;", "proxy_buffering sideways;", 1))
+    result = fab("reload")
+    assert result.returncode != 0
+    assert "proxy_buffering" in result.stderr  # nginx's own message is shown
+    assert "the nginx config is invalid" in result.stderr
+    assert http.get("/_devbox/health").status_code == 200
+    assert http.get("/").status_code < 500
+
+
+def test_back_to_back_reloads_leave_no_worker_on_old_code(connect_socket, http, add_probe, guest, settings):
+    # Connected clients keep each retired worker alive for a while; reloads
+    # that come faster than that must still end with one worker, on new code.
+    sockets = [connect_socket() for _ in range(3)]
+    for _ in range(3):
+        add_probe()
+        assert fab("reload").returncode == 0
+    expected = expected_version(settings)
+    for ws in sockets:
+        ws.close()  # retired workers may now finish at once
+
+    def workers():
+        master = guest.run(f"systemctl show -p MainPID --value {settings['name']}", hide=True).stdout.strip()
+        return guest.run(f"ps -o pid= --ppid {master}", hide=True, warn=True).stdout.split()
+
+    assert wait_for(lambda: len(workers()) == 1, timeout=45), workers()
+    assert {http.get("/_devbox/health").json()["version"] for _ in range(10)} == {expected}

@@ -1,0 +1,61 @@
+"""Socket.IO through nginx on the forwarded port, for any Flask-SocketIO app:
+WebSocket upgrade and long-polling both work, the browser's Origin is accepted
+and foreign ones refused, and malformed packets hurt neither the connection nor
+the worker. Spoken as raw Engine.IO frames, with no event of the app's."""
+
+import pytest
+import requests
+import websocket
+
+from tests.stack.conftest import engineio_socket, round_trip
+
+
+def test_a_websocket_upgrade_goes_through_nginx(connect_socket):
+    ws = connect_socket()
+    assert round_trip(ws).startswith("44/devbox-probe-")
+
+
+def test_long_polling_goes_through_nginx(base_url):
+    with requests.Session() as session:
+        opened = session.get(f"{base_url}/socket.io/?EIO=4&transport=polling", timeout=5)
+        assert opened.status_code == 200 and opened.text.startswith("0{")
+        sid = opened.text.split('"sid":"', 1)[1].split('"', 1)[0]
+        joined = session.post(f"{base_url}/socket.io/?EIO=4&transport=polling&sid={sid}", data="40", timeout=5)
+        assert joined.text == "OK"
+        assert session.get(f"{base_url}/socket.io/?EIO=4&transport=polling&sid={sid}", timeout=5).text.startswith("40{")
+
+
+@pytest.mark.parametrize("host", ["localhost", "127.0.0.1"])
+def test_the_browser_origin_is_accepted_on_either_host_name(connect_socket, settings, host):
+    url = f"http://{host}:{settings['host_port']}"
+    ws = engineio_socket(url, origin=url)
+    ws.close()
+
+
+@pytest.mark.parametrize("origin", ["http://evil.example", "http://localhost:{guest_port}", "null"])
+def test_foreign_origins_are_refused(base_url, settings, origin):
+    with pytest.raises(websocket.WebSocketBadStatusException) as refused:
+        engineio_socket(base_url, origin=origin.format(**settings))
+    assert refused.value.status_code == 400
+
+
+@pytest.mark.parametrize("garbage", ['42["echo"', '42{"not": "a list"}', "4ZZ", "42[]", '42[5,"x"]', "4", "9"])
+def test_malformed_packets_keep_the_connection_and_the_worker(connect_socket, http, garbage):
+    boot_id = http.get("/_devbox/health").json()["boot_id"]
+    ws = connect_socket()
+    ws.send(garbage)
+    assert round_trip(ws)
+    assert http.get("/_devbox/health").json()["boot_id"] == boot_id
+
+
+def test_a_frame_that_is_not_engineio_closes_only_that_connection(connect_socket, http):
+    # Not even an Engine.IO packet: python-engineio drops that one connection.
+    # Everybody else, and the worker, carry on.
+    bystander = connect_socket()
+    boot_id = http.get("/_devbox/health").json()["boot_id"]
+    ws = connect_socket()
+    ws.send("\x00\x01")
+    with pytest.raises((websocket.WebSocketException, OSError)):
+        round_trip(ws)
+    assert round_trip(bystander)
+    assert http.get("/_devbox/health").json()["boot_id"] == boot_id

@@ -1,0 +1,112 @@
+"""The app's static folder is nginx's own: straight from the synced folder,
+fresh on every edit, never reaching gunicorn and never leaving the folder."""
+
+import uuid
+
+import pytest
+
+from devbox.settings import ROOT
+
+
+@pytest.fixture
+def static(settings):
+    """(folder on the host, URL prefix) of the app's static files."""
+    folder = ROOT / settings["app"]["static"]["folder"]
+    folder.mkdir(exist_ok=True)
+    return folder, settings["app"]["static"]["url"]
+
+
+@pytest.fixture
+def probe(static):
+    """Factory: a file written into the static folder on the host (or ``where``), removed afterwards."""
+    made = []
+
+    def write(text, name=None, where=None):
+        path = (where or static[0]) / (name or f"_probe-{uuid.uuid4().hex[:8]}.txt")
+        path.write_text(text)
+        made.append(path)
+        return path
+
+    yield write
+    for path in made:
+        path.unlink(missing_ok=True)
+
+
+def test_static_is_served_by_nginx_not_gunicorn(http, guest, settings, static, probe):
+    path = probe("served by nginx\n")
+    marker = uuid.uuid4().hex
+    response = http.get(f"{static[1]}{path.name}?probe={marker}")
+    assert response.status_code == 200
+    assert response.text == "served by nginx\n"
+    assert response.headers["Server"] == "nginx"
+    assert response.headers["Cache-Control"] == "no-cache"
+    logs = settings["paths"]["logs"]
+    result = guest.run(f"sudo grep -c {marker} {logs}/nginx-access.log; sudo grep -c {marker} {logs}/app-access.log",
+                       hide=True, warn=True)
+    nginx_hits, app_hits = result.stdout.split()
+    assert (nginx_hits, app_hits) == ("1", "0")
+
+
+def test_a_saved_static_file_is_served_at_once(http, static, probe):
+    path = probe("first version\n")
+    assert http.get(f"{static[1]}{path.name}").text == "first version\n"
+    # Same size, new bytes: what sendfile on a shared folder gets wrong.
+    path.write_text("second versi0n\n")
+    assert http.get(f"{static[1]}{path.name}").text == "second versi0n\n"
+
+
+def test_unchanged_static_file_revalidates_to_304(http, static, probe):
+    path = probe("body { color: black; }\n", name=f"_probe-{uuid.uuid4().hex[:8]}.css")
+    first = http.get(f"{static[1]}{path.name}")
+    again = http.get(f"{static[1]}{path.name}", headers={"If-None-Match": first.headers["ETag"]})
+    assert again.status_code == 304
+
+
+@pytest.mark.parametrize("template", [
+    "{prefix}../{name}",
+    "{url}../{name}",
+    "{url}%2e%2e/{name}",
+    "{url}..%2f{name}",
+    "{url}a/../../{name}",
+])
+def test_nothing_beside_the_static_folder_is_reachable(http, static, probe, template):
+    # A file just outside the static folder: what a /static../ slip would expose.
+    marker = uuid.uuid4().hex
+    outside = probe(marker, where=static[0].parent)
+    response = http.get(template.format(prefix=static[1].rstrip("/"), url=static[1], name=outside.name))
+    assert marker not in response.text
+    assert response.status_code in (400, 404)
+
+
+def test_a_symlink_out_of_the_static_folder_is_not_followed(http, static):
+    link = static[0] / f"_link-{uuid.uuid4().hex[:8]}.yaml"
+    link.symlink_to(ROOT / "devbox.yaml")
+    try:
+        response = http.get(f"{static[1]}{link.name}")
+    finally:
+        link.unlink()
+    assert response.status_code in (403, 404)
+    assert "host_port" not in response.text
+
+
+def test_dotfiles_in_the_static_folder_are_not_served(http, static, probe):
+    hidden = probe("do not serve", name=f".secret-{uuid.uuid4().hex[:8]}")
+    assert http.get(f"{static[1]}{hidden.name}").status_code == 404
+
+
+def test_missing_static_file_is_404_without_version(http, static):
+    response = http.get(f"{static[1]}no-such-file.css")
+    assert response.status_code == 404
+    assert response.headers["Server"] == "nginx"  # server_tokens off: no version
+
+
+def test_nginx_own_redirects_do_not_leak_the_guest_port(http, settings, static):
+    folder = static[0] / f"_dir-{uuid.uuid4().hex[:8]}"
+    folder.mkdir()
+    try:
+        response = http.get(f"{static[1]}{folder.name}")
+    finally:
+        folder.rmdir()
+    assert response.status_code == 301
+    assert response.headers["Location"] == f"{static[1]}{folder.name}/"
+    assert str(settings["guest_port"]) not in response.headers["Location"]

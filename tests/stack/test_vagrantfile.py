@@ -1,0 +1,73 @@
+"""The Vagrantfile's checks, run by the real `vagrant` against a copy of it in a
+scratch folder: each one stops `vagrant up` before anything is created, with
+one line that names the problem and the fix. Settings are checked by the same
+Python loader as everywhere else, so Vagrant says exactly what fab would."""
+
+import os
+import shutil
+import socket
+import subprocess
+
+import pytest
+import yaml
+
+from devbox.settings import ROOT
+
+
+@pytest.fixture
+def scratch(tmp_path):
+    """Factory: a folder holding the Vagrantfile, what it loads, and a devbox.yaml changed by ``changes``."""
+
+    def make(**changes):
+        raw = yaml.safe_load((ROOT / "devbox.yaml").read_text())
+        shutil.copy(ROOT / "Vagrantfile", tmp_path)
+        for folder in ("provision/vagrant", "devbox", raw["app"]["folder"]):
+            shutil.copytree(ROOT / folder, tmp_path / folder, dirs_exist_ok=True)
+        for dotted, value in changes.items():
+            *parents, last = dotted.split("__")
+            target = raw
+            for part in parents:
+                target = target[part]
+            target[last] = value
+        (tmp_path / "devbox.yaml").write_text(yaml.safe_dump(raw))
+        return tmp_path
+
+    return make
+
+
+def vagrant(folder, *args):
+    """The real vagrant in ``folder``, seeing only that folder's settings (no DEVBOX_* stand-ins)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DEVBOX_")}
+    return subprocess.run(["vagrant", *args], cwd=folder, capture_output=True, text=True, timeout=120, env=env)
+
+
+@pytest.mark.parametrize("key, value, expected", [
+    ("host_port", 70000, "devbox.yaml: host_port: 70000 is not a port; set it to a number from 1 to 65535"),
+    ("memory", "lots", "devbox.yaml: memory: 'lots' is too small or not a number; set it to 256 or more"),
+    ("host_ip", "nowhere", "devbox.yaml: host_ip: 'nowhere' is not an IP address; use 127.0.0.1"),
+    ("worker", "tornado", "devbox.yaml: worker: 'tornado' is not supported; use one of eventlet, gevent, gthread"),
+    ("workr", "gevent", "devbox.yaml: workr: unknown setting; did you mean worker?"),
+])
+def test_a_bad_setting_stops_vagrant_in_one_line(scratch, key, value, expected):
+    result = vagrant(scratch(**{key: value}), "validate")
+    assert result.returncode != 0
+    assert result.stderr.strip() == expected
+
+
+def test_a_missing_lxc_box_is_named_with_the_fix(scratch):
+    result = vagrant(scratch(boxes__lxc="devbox/no-such-box"), "up", "--provider=lxc")
+    assert result.returncode != 0
+    assert "devbox: box devbox/no-such-box is missing; build it with ./setup.sh" in result.stderr
+    assert "Importing base box" not in result.stdout
+
+
+def test_a_taken_host_port_stops_vagrant_up(scratch):
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        result = vagrant(scratch(host_port=port), "up", "--provider=lxc")
+    assert result.returncode != 0
+    assert f"devbox: host port 127.0.0.1:{port} is already in use" in result.stderr
+    assert "change host_port in devbox.yaml" in result.stderr
+    assert "Importing base box" not in result.stdout

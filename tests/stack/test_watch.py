@@ -1,0 +1,139 @@
+"""`fab watch` and live refresh, for any app: a saved .py is live without
+running anything; open pages reload once the new code answers, swap saved
+stylesheets in place, show code that failed to load and come back by
+themselves once it is fixed. The refresh channel is devbox's own (nginx adds
+its script to HTML pages), and only fab watch can use it."""
+
+import json
+import urllib.error
+import urllib.request
+import uuid
+
+import pytest
+from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import expect
+
+from devbox.host import guest as devbox_guest
+from devbox.host.guest import wait_for
+from devbox.host.reload import expected_version, refresh_token
+from devbox.settings import ROOT
+
+
+def version(base_url):
+    return (devbox_guest.health_or_none(base_url) or {}).get("version")
+
+
+def mark(page):
+    """Mark the page's window: the mark is gone once the page has reloaded."""
+    page.evaluate("window.notReloaded = true")
+
+
+def reloaded(page):
+    try:
+        return page.evaluate("window.notReloaded") is None
+    except PlaywrightError:  # caught in the middle of the navigation: not yet
+        return False
+
+
+@pytest.fixture
+def static_file(settings, edit):
+    """Factory: (repository path, URL) of a new file in the app's static folder, removed afterwards."""
+    def make(suffix, text):
+        relative = f"{settings['app']['static']['folder']}/_probe-{uuid.uuid4().hex[:8]}{suffix}"
+        edit(relative, text)
+        return relative, settings["app"]["static"]["url"] + relative.rsplit("/", 1)[1]
+
+    return make
+
+
+def test_a_saved_py_file_is_live_without_running_anything(add_probe, watcher, base_url, settings):
+    add_probe()
+    expected = expected_version(settings)
+    assert wait_for(lambda: version(base_url) == expected, timeout=20), watcher.stdout.readline()
+
+
+def test_open_pages_reload_once_the_new_code_answers(add_probe, watcher, open_page, base_url, settings):
+    page = open_page()
+    mark(page)
+    add_probe()
+    expected = expected_version(settings)
+    assert wait_for(lambda: reloaded(page), timeout=20)
+    assert version(base_url) == expected
+    page.wait_for_function("window.devboxRefresh && window.devboxRefresh.connected", timeout=10_000)
+    assert page.errors == []
+
+
+def test_a_saved_stylesheet_is_swapped_into_open_pages(static_file, edit, watcher, open_page, http):
+    relative, url = static_file(".css", "body { margin: 0; }\n")
+    boot_id = http.get("/_devbox/health").json()["boot_id"]
+    page = open_page()
+    page.evaluate("url => { const l = document.createElement('link'); l.rel = 'stylesheet'; l.id = 'probe';"
+                  " l.href = url; document.head.append(l); }", url)
+    mark(page)
+    edit(relative, f"body {{ outline: 0 solid #{uuid.uuid4().hex[:6]}; }}\n")
+    assert wait_for(lambda: "devbox=" in page.eval_on_selector("#probe", "l => l.href"), timeout=10)
+    assert not reloaded(page)  # swapped in place
+    assert http.get("/_devbox/health").json()["boot_id"] == boot_id  # and the app was not reloaded for it
+
+
+def test_a_saved_static_file_reloads_open_pages_without_reloading_the_app(static_file, edit, watcher,
+                                                                            open_page, http):
+    relative, _ = static_file(".js", "// first\n")
+    boot_id = http.get("/_devbox/health").json()["boot_id"]
+    page = open_page()
+    mark(page)
+    edit(relative, "// second\n")
+    assert wait_for(lambda: reloaded(page), timeout=10)
+    assert http.get("/_devbox/health").json()["boot_id"] == boot_id
+
+
+def test_a_page_without_any_app_script_refreshes_too(static_file, edit, watcher, open_page):
+    # A plain HTML file from the static folder: no Socket.IO, no app code at all.
+    relative, url = static_file(".html", "<!doctype html><html><head><title>probe</title></head>"
+                                         "<body><p id=text>first</p></body></html>\n")
+    page = open_page(url)
+    edit(relative, "<!doctype html><html><head><title>probe</title></head><body><p id=text>second</p></body></html>\n")
+    expect(page.locator("#text")).to_have_text("second", timeout=10_000)
+
+
+def test_code_that_fails_to_load_shows_in_open_pages_until_it_is_fixed(add_probe, edit, app_module, watcher,
+                                                                       open_page, base_url, settings):
+    original = (ROOT / app_module).read_text()
+    page = open_page()
+    marker = add_probe('raise RuntimeError("devbox probe {marker}")')
+    expect(page.locator("#devbox-error")).to_contain_text(f"RuntimeError: devbox probe {marker}", timeout=20_000)
+    edit(app_module, original + "\n# fixed\n")
+    expected = expected_version(settings)
+    expect(page.locator("#devbox-unavailable")).to_have_count(0, timeout=20_000)  # back to the app by itself
+    assert version(base_url) == expected
+
+
+def refresh(base_url, token, action="page"):
+    request = urllib.request.Request(f"{base_url}/_devbox/refresh", data=json.dumps({"action": action}).encode(),
+                                     method="POST", headers={"Authorization": f"Bearer {token}"} if token else {})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.load(exc)
+
+
+def test_only_fab_watch_can_refresh_pages(open_page, base_url, settings, guest, http):
+    page = open_page()
+    mark(page)
+    for token in (None, "guess", "Bearer x" * 8):
+        assert refresh(base_url, token)[0] == 403
+    assert http.get("/_devbox/refresh").status_code == 405
+    assert refresh(base_url, refresh_token(settings, guest), action="reboot")[0] == 400
+    assert not reloaded(page)
+    # The token fab watch reads from the guest is what works.
+    status, body = refresh(base_url, refresh_token(settings, guest))
+    assert status == 200 and body["pages"] >= 1
+    assert wait_for(lambda: reloaded(page), timeout=10)
+
+
+def test_the_refresh_script_is_added_to_html_pages_only(http, settings):
+    page = http.get("/")
+    assert page.text.count('<script src="/_devbox/refresh.js" defer></script>') == 1
+    assert http.get("/_devbox/refresh.js").status_code == 200
+    assert "refresh.js" not in http.get("/_devbox/health").text

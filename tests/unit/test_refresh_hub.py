@@ -1,0 +1,115 @@
+"""devbox's refresh hub as a real process on a unix socket, as nginx reaches it:
+pages listening on the event stream get what the token holder sends, nobody
+else can send, and nothing a client sends brings it down."""
+
+import json
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from devbox.settings import ROOT
+
+HUB = ROOT / "devbox" / "guest" / "refresh.py"
+TOKEN = "t" * 43
+
+
+@pytest.fixture
+def hub(tmp_path):
+    """The hub running on tmp_path/hub.sock; returns the socket path."""
+    path = tmp_path / "hub.sock"
+    (tmp_path / "token").write_text(TOKEN + "\n")
+    process = subprocess.Popen([sys.executable, str(HUB), str(path), str(tmp_path / "token")],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert process.stdout.readline().startswith("devbox refresh hub listening on")
+    yield path
+    process.terminate()
+    process.wait(timeout=5)
+
+
+def send(path, raw: bytes) -> bytes:
+    """One request as raw bytes; the whole answer once the hub closes the connection."""
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(5)
+        s.connect(str(path))
+        s.sendall(raw)
+        chunks = []
+        while chunk := s.recv(4096):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def post(path, body, token=TOKEN, target="/_devbox/refresh"):
+    data = json.dumps(body).encode() if not isinstance(body, bytes) else body
+    auth = f"Authorization: Bearer {token}\r\n" if token else ""
+    answer = send(path, f"POST {target} HTTP/1.1\r\nHost: x\r\n{auth}Content-Length: {len(data)}\r\n\r\n".encode() + data)
+    head, _, payload = answer.partition(b"\r\n\r\n")
+    return int(head.split()[1]), json.loads(payload)
+
+
+def listen(path):
+    """A page's event stream: a connected socket that has read the stream's head."""
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(5)
+    s.connect(str(path))
+    s.sendall(b"GET /_devbox/events HTTP/1.1\r\nHost: x\r\n\r\n")
+    head = b""
+    while b"retry: 500\n\n" not in head:
+        head += s.recv(4096)
+    assert head.startswith(b"HTTP/1.1 200 OK\r\n") and b"Content-Type: text/event-stream" in head
+    return s
+
+
+def test_pages_get_what_the_token_holder_sends(hub):
+    pages = [listen(hub) for _ in range(3)]
+    time.sleep(0.1)  # the hub has registered them
+    assert post(hub, {"action": "css"}) == (200, {"ok": True, "pages": 3})
+    for page in pages:
+        assert page.recv(4096) == b'event: refresh\ndata: {"action": "css"}\n\n'
+        page.close()
+
+
+def test_a_page_that_went_away_is_forgotten(hub):
+    listen(hub).close()
+    kept = listen(hub)
+    time.sleep(0.1)
+    assert post(hub, {"action": "page"})[1]["pages"] == 1
+    assert b'"action": "page"' in kept.recv(4096)
+
+
+@pytest.mark.parametrize("token", [None, "guess", TOKEN + "x", TOKEN[:-1]])
+def test_nobody_else_can_refresh_pages(hub, token):
+    page = listen(hub)
+    assert post(hub, {"action": "page"}, token=token) == (403, {"error": "only fab watch may refresh pages"})
+    page.settimeout(0.3)
+    with pytest.raises(socket.timeout):
+        page.recv(4096)
+
+
+@pytest.mark.parametrize("request_bytes, status", [
+    (b"GET /_devbox/refresh HTTP/1.1\r\n\r\n", 405),
+    (b"POST /_devbox/events HTTP/1.1\r\nContent-Length: 0\r\n\r\n", 405),
+    (b"GET /elsewhere HTTP/1.1\r\n\r\n", 404),
+    (b"GARBAGE\r\n\r\n", 400),
+    (b"POST /_devbox/refresh HTTP/1.1\r\nContent-Length: banana\r\n\r\n", 400),
+    (b"POST /_devbox/refresh HTTP/1.1\r\nContent-Length: 99999\r\n\r\n", 400),
+    (b"\xff\xfe\x00 / HTTP/1.1\r\n\r\n", 400),
+])
+def test_bad_requests_get_4xx_and_the_hub_carries_on(hub, request_bytes, status):
+    assert int(send(hub, request_bytes).split()[1]) == status
+    assert post(hub, {"action": "page"})[0] == 200
+
+
+@pytest.mark.parametrize("body", [{"action": "reboot"}, {}, [], b"{not json"])
+def test_only_page_and_css_are_actions(hub, body):
+    assert post(hub, body)[0] == 400
+
+
+def test_a_short_token_is_refused_at_start(tmp_path):
+    (tmp_path / "token").write_text("short")
+    result = subprocess.run([sys.executable, str(HUB), str(tmp_path / "s"), str(tmp_path / "token")],
+                            capture_output=True, text=True, timeout=10)
+    assert result.returncode == 2
+    assert "is too short" in result.stderr

@@ -129,6 +129,7 @@ def watch(c, quiet=QUIET):
     if not s["dev_mode"]:
         raise Exit("devbox: dev_mode is off in devbox.yaml, so pages cannot be told to refresh; "
                    "set dev_mode: true and run fab provision", code=1)
+    _guest(devbox_guest.vagrant)
     _running(s)
     conn = _connection()
     session = Session(s, conn)
@@ -223,11 +224,10 @@ def test(c, args=""):
 
 @task
 def shell(c):
-    """A shell on the app, in the guest with its environment: `flask shell` for a Flask app, else Python."""
+    """A Python shell on the app in the guest, with its environment (for a Flask app, as `flask shell`)."""
     s = _settings()
     config, venv = s["paths"]["config"], s["paths"]["venv"]
     folder = f"{s['paths']['synced']}/{s['app']['folder']}"
-    flask = f"{venv}/bin/flask --app {shlex.quote(s['app']['wsgi'])} shell"
     command = (f"cd {shlex.quote(folder)} && set -a && . {config}/secret.env && . {config}/app.env && set +a && "
-               f"if [ -x {venv}/bin/flask ]; then exec {flask}; else exec {venv}/bin/python; fi")
+               f"exec {venv}/bin/python -m devbox.appserver.shell {shlex.quote(s['app']['wsgi'])}")
     _connection().run(f"sudo -u {s['name']} bash -c {shlex.quote(command)}", pty=True)

@@ -134,7 +134,7 @@ def preloading(settings, on: bool):
         time.sleep(1)
 
     if not on:
-        conn.run(f"sudo mkdir -p {dropin.rsplit('/', 1)[0]} && printf '[Service]\\nEnvironment=DEVBOX_PRELOAD=\\n'"
+        conn.run(f"sudo mkdir -p {dropin.rsplit('/', 1)[0]} && printf '[Service]\\nEnvironment=DEVBOX_PRELOAD_RECORD=\\n'"
                  f" | sudo tee {dropin} >/dev/null", hide=True)
         restart()
     try:

@@ -38,7 +38,7 @@ def run_in_guest(conn, settings) -> dict:
     for port, preload in zip(PORTS, (False, True)):
         assignments = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
         if preload:
-            assignments += f" DEVBOX_PRELOAD={record}"
+            assignments += f" DEVBOX_PRELOAD_RECORD={record}"
         command = (f"set -a && . {config}/secret.env && . {config}/app.env && set +a && cd {shlex.quote(folder)} && "
                    f"exec env {assignments} {venv}/bin/gunicorn devbox.appserver.wsgi:application "
                    f"--config python:devbox.appserver.gunicorn_conf "

@@ -44,12 +44,19 @@ def code_files(app_dir: Path, static_dir: Path) -> list[Path]:
 
 
 def version(app_dir: Path, static_dir: Path) -> str:
-    """A short hash of the app's code: equal on the host and in the guest when they hold the same files."""
+    """A short hash of the app's code files: their names, sizes and modification times.
+
+    The host and the guest see the same of each through a bind mount or an
+    rsync that keeps times, whoever may read the file (a 0600 .env is code the
+    guest cannot read), and no file is read: an app folder with large data
+    costs a stat per file. A reload always waits for a freshly booted worker
+    as well, so two saves within one clock tick cannot pass for old code.
+    """
     digest = hashlib.sha256()
     for relative in code_files(app_dir, static_dir):
         try:
-            content = (Path(app_dir) / relative).read_bytes()
+            stat = (Path(app_dir) / relative).stat()
         except OSError:  # removed meanwhile, or a dangling link: not code that can run
             continue
-        digest.update(relative.as_posix().encode() + b"\0" + content + b"\0")
+        digest.update(f"{relative.as_posix()}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode())
     return digest.hexdigest()[:12]

@@ -71,7 +71,9 @@ MOVED = {
 RESERVED_URLS = ("/_devbox/", "/socket.io/")
 # Relative, inside the repository: no leading "/", no "." or ".." parts.
 RELATIVE_PATH = r"(?!(.*/)?\.\.?(/|$))[\w.][\w.+-]*(/[\w.][\w.+-]*)*"
-WSGI_TARGET = r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\([\w\s'.,=+-]*\))?"
+# A plain space, never \s: the target lands on a line of a systemd unit.
+WSGI_TARGET = r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\([\w '.,=+-]*\))?"
+INCLUDE = re.compile(r"\s*(?:-r|--requirement|-c|--constraint)[\s=]+(\S+)")
 
 
 class SettingsError(Exception):
@@ -121,7 +123,11 @@ def _wsgi_target(value: Any) -> str:
     """``module:name`` or ``module:factory(literal args)``, as gunicorn takes it."""
     _text(value, "app.wsgi", WSGI_TARGET,
           "use module:name (app:app) or module:factory() (notifications:create_app()), as gunicorn takes it")
-    expression = ast.parse(value.split(":", 1)[1], mode="eval").body
+    try:
+        expression = ast.parse(value.split(":", 1)[1], mode="eval").body
+    except SyntaxError:
+        raise SettingsError(f"app.wsgi: {value!r} is not a name or a call; use module:name or "
+                            "module:factory('literal', args)") from None
     if isinstance(expression, ast.Call):
         try:
             for arg in [*expression.args, *(kw.value for kw in expression.keywords)]:
@@ -130,6 +136,29 @@ def _wsgi_target(value: Any) -> str:
             raise SettingsError(f"app.wsgi: {value!r} passes something other than a literal to the factory; "
                                 "pass strings, numbers or nothing") from None
     return value
+
+
+def requirement_files(first: Path, root: Path) -> list[str]:
+    """``first`` and every file it includes (-r/-c), relative to the repository:
+    a change to any of them is a change to the app's requirements."""
+    found, queue = [], [first]
+    while queue:
+        path = queue.pop(0)
+        relative = path.resolve().relative_to(root.resolve()).as_posix() if path.resolve().is_relative_to(root.resolve()) else None
+        if relative is None or not re.fullmatch(RELATIVE_PATH, relative):
+            raise SettingsError(f"app.requirements: {path} is outside the repository or has an odd name; "
+                                "the guest sees only the repository")
+        if relative in found:
+            continue
+        if not path.is_file():
+            raise SettingsError(f"app.requirements: {relative} does not exist; list your app's packages there "
+                                "(flask, ...) or point app.requirements at the file")
+        found.append(relative)
+        for line in path.read_text().splitlines():
+            match = INCLUDE.match(line)
+            if match:
+                queue.append(path.parent / match.group(1))
+    return found
 
 
 def _app(raw: Any, root: Path) -> dict:
@@ -144,9 +173,6 @@ def _app(raw: Any, root: Path) -> dict:
                             "or set app.folder to where it is")
     requirements = _text(app["requirements"], "app.requirements", RELATIVE_PATH,
                          f"use a file relative to {folder}/, such as requirements.txt")
-    if not (root / folder / requirements).is_file():
-        raise SettingsError(f"app.requirements: {folder}/{requirements} does not exist; list your app's "
-                            "packages there (flask, ...) or point app.requirements at the file")
     static = _text(app["static"]["folder"], "app.static.folder", RELATIVE_PATH,
                    f"use a folder relative to {folder}/, such as static")
     url = _text(app["static"]["url"], "app.static.url", r"/([\w.~-]+/)+",
@@ -158,6 +184,8 @@ def _app(raw: Any, root: Path) -> dict:
         "folder": folder,
         "wsgi": _wsgi_target(app["wsgi"]),
         "requirements": f"{folder}/{requirements}",
+        # With the files it includes: what the guest's venv and the wheels follow.
+        "requirement_files": requirement_files(root / folder / requirements, root),
         "static": {"folder": f"{folder}/{static}", "url": url},
         "env": {name: _env_value(name, value) for name, value in env.items()},
     }
@@ -294,6 +322,8 @@ def shell_exports(settings: dict, prefix: str = "DEVBOX_") -> str:
             lines.append(shell_exports(value, f"{prefix}{key.upper()}_"))
         else:
             text = str(value).lower() if isinstance(value, bool) else str(value)
+            if isinstance(value, list):
+                text = " ".join(value)  # paths checked against RELATIVE_PATH: no spaces
             lines.append(f"{prefix}{key.upper()}={shlex.quote(text)}")
     return "\n".join(lines)
 

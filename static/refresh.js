@@ -24,11 +24,21 @@
     if (location.hash) location.reload(); else location.replace(location.href);
   }
 
-  var events = new EventSource("/_devbox/events");
-  events.onopen = function () { state.connected = true; };
-  events.onerror = function () { state.connected = false; }; // EventSource reconnects by itself
-  events.addEventListener("refresh", function (event) {
-    state.refreshes += 1;
-    if (JSON.parse(event.data).action === "css") swapStylesheets(); else reloadPage();
-  });
+  function listen() {
+    var events = new EventSource("/_devbox/events");
+    events.onopen = function () { state.connected = true; };
+    events.onerror = function () {
+      state.connected = false;
+      // EventSource retries by itself after a dropped connection, but gives up
+      // for good on an answer that is not an event stream (nginx's 503 page
+      // while the hub restarts): then start over.
+      if (events.readyState === EventSource.CLOSED) setTimeout(listen, 1000);
+    };
+    events.addEventListener("refresh", function (event) {
+      state.refreshes += 1;
+      if (JSON.parse(event.data).action === "css") swapStylesheets(); else reloadPage();
+    });
+  }
+
+  listen();
 })();

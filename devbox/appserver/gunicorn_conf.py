@@ -21,7 +21,7 @@ from pathlib import Path
 
 # Where workers record what to preload; set by the app unit (a cache folder
 # systemd gives the app's user), or unset: no preloading.
-RECORD = os.environ.get("DEVBOX_PRELOAD")
+RECORD = os.environ.get("DEVBOX_PRELOAD_RECORD")
 
 
 def preload(server) -> None:

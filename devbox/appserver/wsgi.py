@@ -44,7 +44,8 @@ def describe(exc: BaseException, app_dir: Path) -> str:
         where, text = (exc.filename, exc.lineno), exc.msg  # str() would name the place a second time
     else:
         for frame in traceback.extract_tb(exc.__traceback__):
-            if Path(frame.filename).resolve().is_relative_to(app_dir):
+            path = Path(frame.filename)  # "<frozen importlib._bootstrap>" is no file, wherever we are
+            if path.is_absolute() and path.is_file() and path.resolve().is_relative_to(app_dir):
                 where = (frame.filename, frame.lineno)
     message = " ".join(f"{type(exc).__name__}: {text}".split())[:400]
     if where:
@@ -64,16 +65,16 @@ def record_imports(record: Path) -> None:
         places = [getattr(module, "__file__", None), *getattr(module, "__path__", [])]
         return all(any(Path(place).resolve().is_relative_to(root) for root in roots) for place in places if place)
 
-    names = [name for name, module in list(sys.modules.items())
-             if module is not None and not name.startswith(("devbox", "__")) and installed(module)]
-    text = "\n".join(names) + "\n"
     try:
+        names = [name for name, module in list(sys.modules.items())
+                 if module is not None and not name.startswith(("devbox", "__")) and installed(module)]
+        text = "\n".join(names) + "\n"
         if record.exists() and record.read_text() == text:
             return
         partial = record.with_suffix(f".{os.getpid()}")
         partial.write_text(text)
         partial.replace(record)
-    except OSError as exc:  # preloading is a speed-up, never a reason to fail
+    except Exception as exc:  # preloading is a speed-up, never a reason to fail
         print(f"devbox: could not record the app's imports in {record}: {exc}", file=sys.stderr)
 
 
@@ -81,7 +82,7 @@ class Devbox:
     """The app's WSGI callable with /_devbox/ answered in front of it."""
 
     def __init__(self, target: str, app_dir: Path, static_dir: Path, worker: str, record: Path | None = None):
-        self.target, self.worker = target, worker
+        self.target, self.worker, self.folder = target, worker, str(app_dir)
         self.boot_id = uuid.uuid4().hex
         self.version = appcode.version(app_dir, static_dir)
         self.app, self.error = None, None
@@ -97,7 +98,7 @@ class Devbox:
 
     def health(self) -> dict:
         body = {"status": "error" if self.error else "ok", "version": self.version, "boot_id": self.boot_id,
-                "pid": os.getpid(), "worker": self.worker, "app": self.target}
+                "pid": os.getpid(), "worker": self.worker, "app": self.target, "folder": self.folder}
         if self.error:
             body["error"] = self.error
         return body
@@ -132,9 +133,9 @@ class Devbox:
 
 def from_environment() -> Devbox:
     """The wrapper the app unit describes: $DEVBOX_WSGI, $DEVBOX_STATIC, $DEVBOX_WORKER and
-    $DEVBOX_PRELOAD, in the app's folder (the working directory gunicorn was given)."""
+    $DEVBOX_PRELOAD_RECORD, in the app's folder (the working directory gunicorn was given)."""
     app_dir = Path.cwd().resolve()
-    record = os.environ.get("DEVBOX_PRELOAD")
+    record = os.environ.get("DEVBOX_PRELOAD_RECORD")
     return Devbox(os.environ["DEVBOX_WSGI"], app_dir, Path(os.environ["DEVBOX_STATIC"]).resolve(),
                   os.environ.get("DEVBOX_WORKER", "?"), Path(record) if record else None)
 

@@ -42,22 +42,40 @@ def render_nginx(settings: dict, conn) -> None:
                           log=result.stderr.strip())
 
 
+def check_same_app(settings: dict, health: dict) -> None:
+    """The guest must run the app and worker these settings name: a guest provisioned
+    with DEVBOX_APP or DEVBOX_WORKER and a host without them would wait in vain."""
+    here = (settings["app"]["wsgi"], f"{settings['paths']['synced']}/{settings['app']['folder']}", settings["worker"])
+    there = (health["app"], health["folder"], health["worker"])
+    if here != there:
+        raise ReloadError(f"the guest runs {there[0]} from {there[1]} ({there[2]} worker) but the settings here name "
+                          f"{here[0]} from {here[1]} ({here[2]} worker); run fab provision to apply them, or set "
+                          "the same DEVBOX_APP / DEVBOX_WORKER as when the guest was provisioned")
+
+
 def reload_app(settings: dict, conn, nginx: bool = False, timeout: float = 60) -> tuple[float, dict]:
     """Reload the app gracefully (restart it if it is down), optionally re-render
     nginx meanwhile, and wait until the new code answers through the forwarded
     port. Returns (seconds, health); raises ReloadError."""
     url = base_url(settings)
     before = devbox_guest.health_or_none(url)
+    if before:
+        check_same_app(settings, before)
     expected = expected_version(settings)
     started = time.monotonic()
-    conn.run(f"sudo systemctl reload-or-restart {settings['name']}.service", hide=True)
+    result = conn.run(f"sudo systemctl reload-or-restart {settings['name']}.service", hide=True, warn=True)
+    if result.failed:
+        raise ReloadError("systemctl could not reload the app (its message above); see fab logs",
+                          log=result.stderr.strip())
     if nginx:
         render_nginx(settings, conn)  # while the new worker boots
 
     def new_code():
         health = devbox_guest.health_or_none(url)
-        fresh = health and (before is None or health["boot_id"] != before["boot_id"])
-        return health if fresh and health["version"] == expected else None
+        if not health or (before is not None and health["boot_id"] == before["boot_id"]):
+            return None
+        # A file saved after the reload began may be in the new worker already.
+        return health if health["version"] == expected or health["version"] == expected_version(settings) else None
 
     after = devbox_guest.wait_for(new_code, timeout=timeout)
     elapsed = time.monotonic() - started

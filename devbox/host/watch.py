@@ -10,7 +10,7 @@ settings alone, for any app:
 - ``nginx``: nginx's template changed; it is re-rendered, then pages refresh.
 - ``page``: a static file changed; open pages reload themselves.
 - ``css``: only stylesheets changed; open pages swap them without a reload.
-- ``provision``: devbox.yaml or the app's requirements changed; that takes
+- ``provision``: devbox.yaml or one of the app's requirement files changed; that takes
   `fab provision`, which watch says rather than does.
 
 Editors save in bursts (temp file, rename, chmod, a backup), so events are
@@ -41,7 +41,7 @@ def classify(relative: str, settings: dict) -> str | None:
     app = settings["app"]
     if relative == NGINX_TEMPLATE:
         return NGINX
-    if relative in ("devbox.yaml", app["requirements"]):
+    if relative == "devbox.yaml" or relative in app["requirement_files"]:
         return PROVISION
     static, folder = PurePosixPath(app["static"]["folder"]), PurePosixPath(app["folder"])
     if path.is_relative_to(static):
@@ -131,6 +131,10 @@ class Session:
             if not isinstance(exc, devbox_reload.LoadFailed):
                 return
             refresh = PAGE  # the pages show the error, and come back by themselves once it is fixed
+        except Exception as exc:  # noqa: BLE001  SSH gone, guest halted: the watcher must outlive it
+            print(f"devbox: could not reload ({type(exc).__name__}: {exc}); is the devbox up? (fab status)",
+                  file=self.err, flush=True)
+            return
         if refresh is None:
             return
         try:

@@ -32,7 +32,8 @@ def fetch(settings: dict, out=sys.stdout) -> None:
     app_requirements = ROOT / settings["app"]["requirements"]
     for worker in WORKERS:
         files = [ROOT / "requirements" / f"worker-{worker}.txt", app_requirements]
-        digest = hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()[:16]
+        included = [ROOT / f for f in settings["app"]["requirement_files"]]
+        digest = hashlib.sha256(b"".join(f.read_bytes() for f in files + included)).hexdigest()[:16]
         stamp = wheelhouse / ".fetched" / digest
         if stamp.exists():
             continue

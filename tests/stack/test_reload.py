@@ -2,7 +2,11 @@
 port, no request fails meanwhile, connected clients stay served, and code that
 fails to load is reported in one line while the friendly page shows it."""
 
+import os
+import subprocess
+import sys
 import threading
+import time
 
 import requests
 
@@ -10,6 +14,8 @@ from devbox.host.guest import wait_for
 from devbox.host.reload import expected_version
 from devbox.settings import ROOT
 from tests.helpers import fab
+
+PLAIN = "tests/apps/plain"  # the second app; the stack suite runs against it too
 from tests.stack.conftest import round_trip
 
 
@@ -114,3 +120,18 @@ def test_back_to_back_reloads_leave_no_worker_on_old_code(connect_socket, http, 
 
     assert wait_for(lambda: len(workers()) == 1, timeout=45), workers()
     assert {http.get("/_devbox/health").json()["version"] for _ in range(10)} == {expected}
+
+
+def test_settings_that_name_another_app_than_the_guest_runs_are_one_line(settings):
+    # The guest was provisioned with one app; fab here is told of another
+    # (a DEVBOX_APP set for one command and not the next, say).
+    env = {k: v for k, v in os.environ.items() if k != "DEVBOX_APP"}
+    if settings["app"]["folder"] != PLAIN:
+        env["DEVBOX_APP"] = PLAIN
+    started = time.monotonic()
+    result = subprocess.run([sys.executable, "-m", "fabric", "reload"], cwd=ROOT, capture_output=True, text=True,
+                            timeout=60, env=env)
+    assert result.returncode == 1
+    assert result.stderr.strip().startswith(f"devbox: the guest runs {settings['app']['wsgi']} from ")
+    assert "run fab provision to apply them" in result.stderr
+    assert time.monotonic() - started < 15  # said at once, not after waiting for a version that never comes

@@ -89,15 +89,23 @@ def test_a_symlink_out_of_the_static_folder_is_not_followed(http, static):
     assert "host_port" not in response.text
 
 
-def test_dotfiles_in_the_static_folder_are_not_served(http, static, probe):
+def test_dotfiles_in_the_static_folder_are_not_served(http, guest, settings, static, probe):
     hidden = probe("do not serve", name=f".secret-{uuid.uuid4().hex[:8]}")
-    assert http.get(f"{static[1]}{hidden.name}").status_code == 404
+    response = http.get(f"{static[1]}{hidden.name}")
+    assert response.status_code == 403 and "do not serve" not in response.text
+    # Refused by nginx itself: not even the app's own static route is asked.
+    log = guest.run(f"sudo grep -c {hidden.name} {settings['paths']['logs']}/app-access.log", hide=True, warn=True)
+    assert log.stdout.strip() == "0"
 
 
-def test_missing_static_file_is_404_without_version(http, static):
-    response = http.get(f"{static[1]}no-such-file.css")
+def test_a_file_not_in_the_static_folder_is_asked_of_the_app(http, guest, settings, static):
+    # Extensions serve files under the static prefix from their own packages.
+    name = f"_missing-{uuid.uuid4().hex[:8]}.css"
+    response = http.get(f"{static[1]}{name}")
     assert response.status_code == 404
     assert response.headers["Server"] == "nginx"  # server_tokens off: no version
+    log = guest.run(f"sudo grep -c {name} {settings['paths']['logs']}/app-access.log", hide=True, warn=True)
+    assert log.stdout.strip() == "1"
 
 
 def test_nginx_own_redirects_do_not_leak_the_guest_port(http, settings, static):

@@ -1,6 +1,9 @@
 """What counts as the app's code, and its version: the same on the host and in
 the guest, for any package layout."""
 
+import os
+from pathlib import Path
+
 import pytest
 
 from devbox import appcode
@@ -36,7 +39,7 @@ def test_the_version_follows_code_and_nothing_else(tree):
     before = appcode.version(folder, folder / "static")
     tree(NOT_CODE)
     assert appcode.version(folder, folder / "static") == before
-    tree({"templates/index.html": "<p>changed"})
+    tree({"templates/index.html": "<p>changed!"})
     changed = appcode.version(folder, folder / "static")
     assert changed != before
     tree({"pkg/new.py": ""})  # a new empty module counts too
@@ -44,13 +47,29 @@ def test_the_version_follows_code_and_nothing_else(tree):
 
 
 def test_the_same_files_anywhere_give_the_same_version(tmp_path):
+    # What a bind mount or `rsync -a` gives the guest: names, sizes and times kept.
     for where in ("host", "guest"):
         (tmp_path / where / "pkg").mkdir(parents=True)
         (tmp_path / where / "pkg" / "a.py").write_text("x = 1\n")
+        os.utime(tmp_path / where / "pkg" / "a.py", ns=(1_700_000_000_123_456_789,) * 2)
     host, guest = tmp_path / "host", tmp_path / "guest"
     assert appcode.version(host, host / "static") == appcode.version(guest, guest / "static")
-    (guest / "pkg" / "a.py").write_text("x = 2\n")
+    (guest / "pkg" / "a.py").write_text("x = 2\n")  # a save in the guest's copy only
     assert appcode.version(host, host / "static") != appcode.version(guest, guest / "static")
+
+
+def test_the_version_reads_no_file(tree, monkeypatch):
+    # The host reads a 0600 .env, the app's user in the guest may not: the
+    # version must come out the same for both, so it reads nothing at all.
+    folder = tree(CODE)
+    before = appcode.version(folder, folder / "static")
+
+    def refuse(*args, **kwargs):
+        raise PermissionError("not readable by this user")
+
+    monkeypatch.setattr("builtins.open", refuse)
+    monkeypatch.setattr(Path, "read_bytes", refuse)
+    assert appcode.version(folder, folder / "static") == before
 
 
 def test_a_dangling_link_is_no_code(tree):

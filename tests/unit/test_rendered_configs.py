@@ -92,6 +92,9 @@ def test_site_keeps_static_safe_and_websockets_working(local_settings):
     static = f"{local_settings['paths']['synced']}/{local_settings['app']['static']['folder']}"
     assert f"location ^~ /static/ {{\n        alias {static}/;" in site  # both slashes: no /static../ escape
     assert "sendfile off;" in site
+    # Not in the folder: asked of the app; a dotfile: refused before any fallback.
+    assert "error_page 404 = @app;\n        location ~ /\\. { deny all; }" in site
+    assert f"location @app {{\n        proxy_pass http://{local_settings['name']}_app;" in site
     assert "proxy_set_header Upgrade $http_upgrade;" in site
     assert "proxy_set_header Host $http_host;" in site  # keeps the port for the Origin check
     assert "absolute_redirect off;" in site

@@ -23,7 +23,7 @@ def test_repository_settings_are_valid(raw):
     assert settings["max_body_bytes"] == 1024 * 1024
     # The app's paths come out relative to the repository.
     assert settings["app"] == {"folder": "app", "wsgi": "notifications:create_app()",
-                               "requirements": "app/requirements.txt",
+                               "requirements": "app/requirements.txt", "requirement_files": ["app/requirements.txt"],
                                "static": {"folder": "app/static", "url": "/static/"}, "env": {}}
 
 
@@ -159,7 +159,7 @@ def test_an_app_without_settings_gets_the_layout_of_gunicorn_app_app(raw, tmp_pa
     del raw["app"]
     assert devbox_settings.validate(raw, root=tmp_path)["app"] == {
         "folder": "app", "wsgi": "app:app", "requirements": "app/requirements.txt",
-        "static": {"folder": "app/static", "url": "/static/"}, "env": {}}
+        "requirement_files": ["app/requirements.txt"], "static": {"folder": "app/static", "url": "/static/"}, "env": {}}
 
 
 @pytest.mark.parametrize("target", ["app:app", "app:create_app()", "pkg.mod:make_app('dev', debug=False)",
@@ -178,6 +178,11 @@ def test_wsgi_targets_as_gunicorn_takes_them(raw, target):
     ({"wsgi": "app:create_app(os.environ)"}, "app.wsgi: 'app:create_app(os.environ)' passes something other"),
     ({"wsgi": 'app:make("x")'}, "app.wsgi: 'app:make(\"x\")' is not valid"),
     ({"wsgi": "app:app; rm -rf /"}, "app.wsgi: 'app:app; rm -rf /' is not valid"),
+    # A line break would put a line of its own into the systemd unit.
+    ({"wsgi": "app:make(\nUser=root\n)"}, "app.wsgi: 'app:make(\\nUser=root\\n)' is not valid"),
+    ({"wsgi": "app:make(\t'x')"}, "app.wsgi: "),
+    ({"wsgi": "app:make(,)"}, "app.wsgi: 'app:make(,)' is not a name or a call"),
+    ({"wsgi": "app:make('x)"}, "app.wsgi: \"app:make('x)\" is not a name or a call"),
     ({"static": {"url": "static"}}, "app.static.url: 'static' is not valid"),
     ({"static": {"url": "/_devbox/"}}, "app.static.url: '/_devbox/' is kept for devbox"),
     ({"static": {"url": "/static/;\nlocation / {"}}, "app.static.url: "),
@@ -207,8 +212,40 @@ def test_devbox_app_stands_in_for_the_app_section(monkeypatch):
     monkeypatch.setenv("DEVBOX_APP", "tests/apps/plain")
     assert devbox_settings.load()["app"] == {
         "folder": "tests/apps/plain", "wsgi": "app:app", "requirements": "tests/apps/plain/requirements.txt",
+        "requirement_files": ["tests/apps/plain/requirements.txt"],
         "static": {"folder": "tests/apps/plain/static", "url": "/static/"}, "env": {}}
     monkeypatch.setenv("DEVBOX_APP", "no/such/app")
     with pytest.raises(SettingsError, match=r"^app.folder: 'no/such/app' is not a folder in the repository"):
         devbox_settings.load()
 
+
+
+@pytest.fixture
+def app_tree(tmp_path, raw):
+    """Factory: an app folder in tmp_path with these requirement files (path -> text); returns raw settings."""
+    def make(files):
+        for relative, text in files.items():
+            (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / relative).write_text(text)
+        raw["app"] = {"folder": "app"}
+        return raw
+
+    return make
+
+
+def test_files_the_requirements_include_are_followed(app_tree, tmp_path):
+    raw = app_tree({"app/requirements.txt": "-r base.txt\nflask\n--constraint=../constraints.txt\n",
+                    "app/base.txt": "-r requirements.txt\nredis\n", "constraints.txt": "flask<4\n"})
+    assert devbox_settings.validate(raw, root=tmp_path)["app"]["requirement_files"] == [
+        "app/requirements.txt", "app/base.txt", "constraints.txt"]
+
+
+@pytest.mark.parametrize("files, expected", [
+    ({"app/requirements.txt": "-r missing.txt\n"}, "app.requirements: app/missing.txt does not exist"),
+    ({"app/requirements.txt": "-r ../../outside.txt\n"}, "app.requirements: "),
+])
+def test_an_included_file_must_exist_in_the_repository(app_tree, tmp_path, files, expected):
+    raw = app_tree(files)
+    with pytest.raises(SettingsError) as excinfo:
+        devbox_settings.validate(raw, root=tmp_path)
+    assert str(excinfo.value).startswith(expected)

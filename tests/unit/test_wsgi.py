@@ -3,6 +3,9 @@
 an app that fails to load into one line and devbox's friendly page."""
 
 import json
+import os
+import subprocess
+import sys
 import uuid
 import wsgiref.util
 
@@ -10,6 +13,7 @@ import pytest
 
 from devbox import appcode
 from devbox.appserver.wsgi import Devbox
+from devbox.settings import ROOT
 
 
 def call(app, path="/", method="GET"):
@@ -33,6 +37,7 @@ def app_folder(tmp_path, monkeypatch):
     folder = tmp_path / "app"
     folder.mkdir()
     monkeypatch.syspath_prepend(str(folder))
+    monkeypatch.chdir(folder)  # as gunicorn runs it: the app's folder is the working directory
 
     def make(source):
         name = f"app_{uuid.uuid4().hex[:8]}"
@@ -80,6 +85,7 @@ def test_health_names_the_code_the_worker_runs(app_folder):
     health = json.loads(body)
     assert (status, headers["Cache-Control"]) == (200, "no-store")
     assert health["status"] == "ok"
+    assert health["folder"] == str(folder)
     assert health["version"] == appcode.version(folder, folder / "static")
     assert (health["app"], health["worker"]) == (f"{name}:app", "gthread")
     assert health["boot_id"] != json.loads(call(second, "/_devbox/health")[2])["boot_id"]
@@ -120,6 +126,8 @@ def test_health_takes_get_and_head_only(app_folder):
      "ModuleNotFoundError: No module named 'no_such_module_here' ({name}.py, line 1)"),
     ("x = 1\n", "{name}:app", "AppImportError: Failed to find attribute 'app' in '{name}'."),
     ("def make():\n    return {{}}['key']\n", "{name}:make()", "KeyError: 'key' ({name}.py, line 2)"),
+    # A typo in app.wsgi: no frame of the app's, and none of importlib's named as if it were a file.
+    ("x = 1\n", "no_such_module_{name}:app", "ModuleNotFoundError: No module named 'no_such_module_{name}'"),
 ])
 def test_an_app_that_fails_to_load_is_one_line_and_the_friendly_page(app_folder, capsys, source, target, error):
     folder, name = app_folder(source.format(name="unused"))
@@ -149,3 +157,12 @@ def test_an_app_that_failed_to_load_records_nothing(app_folder, tmp_path):
     record = tmp_path / "preload.txt"
     Devbox(f"{name}:app", folder, folder / "static", "eventlet", record)
     assert not record.exists()
+
+
+def test_the_shell_loads_the_app_as_gunicorn_does(app_folder):
+    folder, name = app_folder(HELLO)
+    result = subprocess.run([sys.executable, "-m", "devbox.appserver.shell", f"{name}:make('hi')"], cwd=folder,
+                            input="print('APP', app.__name__)\n", capture_output=True, text=True, timeout=30,
+                            env={**os.environ, "PYTHONPATH": f"{folder}:{ROOT}"})
+    assert result.returncode == 0, result.stderr
+    assert "APP app" in result.stdout  # a plain WSGI app (no Flask context), the factory called

@@ -33,7 +33,9 @@ fi
 # One venv per worker and requirements set, built beside the running one and
 # switched to by a symlink: a failed install leaves the app as it was, and no
 # package of another worker class lingers in the new one.
-want=$(cat "$worker_requirements" "$app_requirements" | sha256sum | cut -c1-12)
+# The app's requirement files are the top one and those it includes (-r, -c).
+# shellcheck disable=SC2086  # a list of checked relative paths, split on purpose
+want=$(cd "$DEVBOX_ROOT" && cat "$worker_requirements" $DEVBOX_APP_REQUIREMENT_FILES | sha256sum | cut -c1-12)
 target="$venv-$DEVBOX_WORKER-$want"
 if [[ ! -e $target/.complete ]]; then
   rm -rf "$target"

@@ -56,7 +56,8 @@ APP_DEFAULTS = {"folder": "app", "wsgi": "app:app", "requirements": "requirement
 
 # Every key devbox.yaml may have; None: any keys (the app's environment).
 SCHEMA = {
-    "name": {}, "host_ip": {}, "host_port": {}, "guest_port": {}, "app_port": {}, "worker": {},
+    "name": {}, "host_ip": {}, "lan": {}, "allowed_hosts": {}, "host_port": {}, "guest_port": {}, "app_port": {},
+    "worker": {},
     "dev_mode": {}, "memory": {}, "cpus": {}, "max_clients": {}, "max_body_size": {}, "wheelhouse": {},
     "boxes": {p: {} for p in PROVIDERS},
     "paths": {k: {} for k in PATH_KEYS},
@@ -67,6 +68,9 @@ MOVED = {
     "paths.errors": "devbox's own pages always come from static/ now; remove it",
 }
 
+# The names a browser on this machine uses for the devbox; allowed_hosts adds more.
+LOCAL_NAMES = ("localhost", "127.0.0.1", "[::1]")
+HOST_NAME = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\]"
 # URL prefixes nginx keeps for devbox and Socket.IO.
 RESERVED_URLS = ("/_devbox/", "/socket.io/")
 # Relative, inside the repository: no leading "/", no "." or ".." parts.
@@ -221,9 +225,26 @@ def validate(raw: Any, root: Path = ROOT) -> dict:
     s["name"] = _text(need("name"), "name", r"[a-z][a-z0-9-]{0,30}",
                       "use lower-case letters, digits and dashes, starting with a letter")
     try:
-        s["host_ip"] = str(ipaddress.ip_address(need("host_ip")))
+        host_ip = ipaddress.ip_address(need("host_ip"))
     except ValueError:
         raise SettingsError(f"host_ip: {raw['host_ip']!r} is not an IP address; use 127.0.0.1") from None
+    if host_ip.version == 6:
+        raise SettingsError(f"host_ip: {raw['host_ip']!r} is IPv6, which the port forwarding does not carry; "
+                            "use 127.0.0.1 (browsers reach it as localhost too)")
+    s["lan"] = raw.get("lan", False)
+    if not isinstance(s["lan"], bool):
+        raise SettingsError(f"lan: {s['lan']!r} is not true or false; leave it out, or set lan: true")
+    if not host_ip.is_loopback and not s["lan"]:
+        raise SettingsError(f"host_ip: {host_ip} serves the devbox beyond this machine; use 127.0.0.1, or set "
+                            "lan: true if that is what you want (and name it in allowed_hosts)")
+    s["host_ip"] = str(host_ip)
+    allowed = raw.get("allowed_hosts", [])
+    if not isinstance(allowed, list):
+        raise SettingsError("allowed_hosts: not a list; write allowed_hosts: [devbox.lan] or leave it out")
+    for name in allowed:
+        _text(name, "allowed_hosts", HOST_NAME, "use host names or IP addresses, such as devbox.lan or 192.168.1.20")
+    # Every Host a browser may send: anything else is refused by nginx (DNS rebinding).
+    s["allowed_hosts"] = [*LOCAL_NAMES, *(name.lower() for name in allowed if name.lower() not in LOCAL_NAMES)]
     for key in ("host_port", "guest_port", "app_port"):
         s[key] = _port(need(key), key)
     if s["guest_port"] == s["app_port"]:

@@ -46,10 +46,11 @@ def create_app(test_config=None):
     # The debugger runs arbitrary code for whoever reaches the page: never on.
     app.debug = False
 
-    from . import db, errors, events, health, views  # noqa: F401  (events registers its handlers)
+    from . import db, errors, events, health, same_origin, views  # noqa: F401  (events registers its handlers)
 
     db.init_app(app)
     errors.init_app(app)
+    same_origin.init_app(app)
     app.register_blueprint(views.bp)
     app.register_blueprint(health.bp)
 

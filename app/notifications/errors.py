@@ -3,6 +3,7 @@ from flask import jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 MESSAGES = {
+    403: "{description}",
     404: "There is nothing at this address.",
     405: "This address does not accept {method} requests.",
     413: "The request is too large for this server.",
@@ -22,7 +23,7 @@ def handle_http_error(e):
     # trailing slash) through HTTPException handlers; those are not errors.
     if e.code is None or e.code < 400:
         return e
-    message = MESSAGES.get(e.code, e.description).format(method=request.method)
+    message = MESSAGES.get(e.code, e.description).format(method=request.method, description=e.description)
     if wants_json():
         response = jsonify(error=message)
     else:

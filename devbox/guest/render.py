@@ -7,6 +7,7 @@ Jinja2's ``{{ }}`` never clashes with nginx's single braces.
 
 from __future__ import annotations
 
+import re
 import sys
 
 import jinja2
@@ -23,6 +24,7 @@ def render(name: str, settings: dict) -> str:
         undefined=jinja2.StrictUndefined,  # a typo in a template fails loudly
         keep_trailing_newline=True,
     )
+    env.filters["regex_escape"] = re.escape  # a setting's value inside an nginx regex
     return env.get_template(name).render(**settings)
 
 

@@ -42,10 +42,10 @@ def add_probe(edit, app_module):
     return add
 
 
-def engineio_socket(base_url, origin=None):
+def engineio_socket(base_url, origin=None, header=None):
     """A raw WebSocket speaking Engine.IO v4 / Socket.IO v5, already joined to '/'."""
     ws = websocket.create_connection(base_url.replace("http", "ws", 1) + "/socket.io/?EIO=4&transport=websocket",
-                                     origin=origin or base_url, timeout=5)
+                                     origin=origin or base_url, timeout=5, header=header)
     assert ws.recv().startswith("0{")          # Engine.IO open
     ws.send("40")                              # Socket.IO connect to "/"
     assert ws.recv().startswith("40{")

@@ -87,6 +87,17 @@ def test_the_app_settings_move_the_static_folder_and_the_app(nginx_check, local_
     assert nginx_check(site).returncode == 0
 
 
+def test_only_the_devbox_names_reach_the_app(nginx_check, local_settings):
+    local_settings["allowed_hosts"] = ["localhost", "127.0.0.1", "[::1]", "devbox.lan"]
+    site = render("nginx/site.conf.j2", local_settings)
+    assert '"~*^(localhost|127\\.0\\.0\\.1|\\[::1\\]|devbox\\.lan):(8001|5000)$" 1;' in site
+    assert "if ($devbox_refuse_host) {\n        return 421;" in site
+    for header in ("X-Forwarded-Host", "X-Forwarded-Port", "X-Forwarded-Prefix", "Forwarded"):
+        assert f'proxy_set_header {header} "";' in site  # cleared: never a client's
+    assert "proxy_set_header X-Forwarded-For $remote_addr;" in site  # not appended to the client's
+    assert nginx_check(site).returncode == 0
+
+
 def test_site_keeps_static_safe_and_websockets_working(local_settings):
     site = render("nginx/site.conf.j2", local_settings)
     static = f"{local_settings['paths']['synced']}/{local_settings['app']['static']['folder']}"

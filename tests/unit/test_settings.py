@@ -249,3 +249,27 @@ def test_an_included_file_must_exist_in_the_repository(app_tree, tmp_path, files
     with pytest.raises(SettingsError) as excinfo:
         devbox_settings.validate(raw, root=tmp_path)
     assert str(excinfo.value).startswith(expected)
+
+
+@pytest.mark.parametrize("change, expected", [
+    ({"host_ip": "::1"}, "host_ip: '::1' is IPv6, which the port forwarding does not carry"),
+    ({"host_ip": "0.0.0.0"}, "host_ip: 0.0.0.0 serves the devbox beyond this machine; use 127.0.0.1, or set lan: true"),
+    ({"host_ip": "192.168.1.5"}, "host_ip: 192.168.1.5 serves the devbox beyond this machine"),
+    ({"lan": "yes"}, "lan: 'yes' is not true or false"),
+    ({"allowed_hosts": "devbox.lan"}, "allowed_hosts: not a list"),
+    ({"allowed_hosts": ["evil.example|.*"]}, "allowed_hosts: 'evil.example|.*' is not valid"),
+    ({"allowed_hosts": ["a b"]}, "allowed_hosts: 'a b' is not valid"),
+    ({"allowed_hosts": ["x\n}"]}, "allowed_hosts: 'x\\n}' is not valid"),
+])
+def test_the_devbox_stays_on_this_machine_unless_asked(raw, change, expected):
+    raw.update(change)
+    with pytest.raises(SettingsError) as excinfo:
+        devbox_settings.validate(raw)
+    assert str(excinfo.value).startswith(expected)
+
+
+def test_lan_names_join_the_names_the_devbox_answers_to(raw):
+    raw.update(host_ip="0.0.0.0", lan=True, allowed_hosts=["Devbox.LAN", "192.168.1.5", "[fe80::1]", "localhost"])
+    settings = devbox_settings.validate(raw)
+    assert settings["allowed_hosts"] == ["localhost", "127.0.0.1", "[::1]", "devbox.lan", "192.168.1.5", "[fe80::1]"]
+    assert devbox_settings.validate({**raw, "lan": False, "host_ip": "127.0.0.1"})["lan"] is False

@@ -171,3 +171,27 @@ def test_the_api_collection_url_without_slash_redirects_to_the_canonical_one(cli
     response = client.get("/api/notifications?after=0")
     assert response.status_code == 308
     assert response.headers["Location"] == "http://localhost/api/notifications/?after=0"
+
+
+@pytest.mark.parametrize("headers", [
+    {"Origin": "http://evil.example"},
+    {"Origin": "null"},
+    {"Origin": "http://localhost:9999"},                              # another site on this machine
+    {"Sec-Fetch-Site": "cross-site"},
+    {"Sec-Fetch-Site": "same-site", "Origin": "http://sub.localhost"},
+])
+def test_a_write_from_another_sites_page_is_refused_and_says_why(client, stored, headers):
+    response = client.post("/notifications", data={"text": "forged"}, headers=headers)
+    assert response.status_code == 403
+    assert "came from a page on another site" in response.get_data(as_text=True)
+    assert stored() == []
+
+
+@pytest.mark.parametrize("headers", [
+    {"Origin": "http://localhost", "Sec-Fetch-Site": "same-origin"},   # the app's own page
+    {"Sec-Fetch-Site": "none"},                                         # typed by the user
+    {},                                                                 # curl, scripts
+])
+def test_a_write_from_the_apps_own_page_is_accepted(client, stored, headers):
+    assert client.post("/notifications", data={"text": "mine"}, headers=headers).status_code == 303
+    assert stored() == ["mine"]

@@ -3,6 +3,8 @@ port, no request fails meanwhile, connected clients stay served, and code that
 fails to load is reported in one line while the friendly page shows it."""
 
 import os
+import resource
+import shlex
 import subprocess
 import sys
 import threading
@@ -10,6 +12,7 @@ import time
 
 import requests
 
+from bench import fanout
 from devbox.host.guest import wait_for
 from devbox.host.reload import expected_version
 from devbox.settings import ROOT
@@ -135,3 +138,36 @@ def test_settings_that_name_another_app_than_the_guest_runs_are_one_line(setting
     assert result.stderr.strip().startswith(f"devbox: the guest runs {settings['app']['wsgi']} from ")
     assert "run fab provision to apply them" in result.stderr
     assert time.monotonic() - started < 15  # said at once, not after waiting for a version that never comes
+
+
+# Run in the guest right after the app unit's ExecReload returns: which of the
+# master's workers still hold the listening socket, and which is the newest.
+HOLDERS = r"""
+master=$(systemctl show -p MainPID --value {name})
+inode=$(awk -v port=$(printf ':%04X' {port}) '$2 ~ port"$" && $4 == "0A" {{print $10; exit}}' /proc/net/tcp)
+for pid in $(ps -o pid= --ppid "$master" --sort=start_time); do
+  [ -n "$(find /proc/$pid/fd -lname "socket:\[$inode\]" -print -quit 2>/dev/null)" ] && echo "holds $pid"
+done
+echo "newest $(ps -o pid= --ppid "$master" --sort=start_time | tail -1)"
+"""
+
+
+def test_with_a_thousand_clients_the_reload_returns_only_once_old_code_stopped_accepting(guest, settings):
+    # The old worker then holds over a thousand descriptors; the reload must
+    # still see that it has not let go of the listening socket yet.
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    clients = fanout.open_clients(f"http://{settings['host_ip']}:{settings['host_port']}", 1000)
+    check = HOLDERS.format(name=settings["name"], port=settings["app_port"])
+    try:
+        for _ in range(3):
+            before = guest.run(f"sudo bash -c {shlex.quote(check)}", hide=True).stdout
+            out = guest.run(f"sudo systemctl reload {settings['name']} && sudo bash -c {shlex.quote(check)}",
+                            hide=True).stdout.split("\n")
+            holders = [line.split()[1] for line in out if line.startswith("holds ")]
+            newest = next(line.split()[1] for line in out if line.startswith("newest "))
+            assert f"newest {newest}" not in before, (before, out)  # a new worker took over...
+            assert holders == [newest], out                         # ...and it alone takes requests
+    finally:
+        for ws in clients:
+            ws.close()

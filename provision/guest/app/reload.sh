@@ -16,7 +16,8 @@ set -euo pipefail
 
 master=${1:?usage: reload.sh MASTER_PID PORT}
 port=${2:?usage: reload.sh MASTER_PID PORT}
-workers() { ps -o pid= --sort=start_time --ppid "$master" || true; }
+# ps pads its pids with spaces; /proc/"  123" is no process.
+workers() { ps -o pid= --sort=start_time --ppid "$master" | tr -d ' ' || true; }
 
 mapfile -t old < <(workers)
 if ((${#old[@]} > 1)); then
@@ -32,10 +33,13 @@ fi
 inode=$(awk -v port="$(printf ':%04X' "$port")" '$2 ~ port"$" && $4 == "0A" {print $10; exit}' /proc/net/tcp)
 kill -HUP "$master"
 [[ -n $inode ]] || exit 0
+# find, not `ls -l | grep -q`: under pipefail grep's early exit gives ls a
+# SIGPIPE, and with a thousand descriptors open that read as "not accepting".
+holds_listener() { [[ -n $(find "/proc/$1/fd" -lname "socket:\[$inode\]" -print -quit 2>/dev/null) ]]; }
 for _ in $(seq 150); do
   accepting=false
   for pid in "${old[@]}"; do
-    ls -l "/proc/$pid/fd" 2>/dev/null | grep -q "socket:\[$inode\]" && accepting=true
+    holds_listener "$pid" && accepting=true
   done
   $accepting || exit 0
   sleep 0.01

@@ -21,6 +21,7 @@ test_app=tests/apps/plain
 
 if [[ $command == down ]]; then
   vagrant destroy -f || true
+  provision/host/forward.sh clear
   provision/host/network.sh stop
   exit 0
 fi
@@ -78,10 +79,10 @@ else
   vagrant up --provider=lxc
 fi
 for _ in $(seq 60); do
-  curl -fsS --max-time 2 "$url/_devbox/health" >/dev/null 2>&1 && break
+  curl --noproxy "*" -fsS --max-time 2 "$url/_devbox/health" >/dev/null 2>&1 && break
   sleep 1
 done
-curl -fsS --max-time 2 "$url/_devbox/health" >/dev/null \
+curl --noproxy "*" -fsS --max-time 2 "$url/_devbox/health" >/dev/null \
   || die "$url does not answer or the app failed to load; see 'vagrant ssh -c \"journalctl -u $(settings name) -n 50\"'"
 say "devbox is up: $url"
 

@@ -68,6 +68,12 @@ MOVED = {
     "paths.errors": "devbox's own pages always come from static/ now; remove it",
 }
 
+# `name` becomes a user and a systemd unit in the guest: never one the system has.
+TAKEN_NAMES = {"root", "daemon", "bin", "sys", "sync", "games", "man", "lp", "mail", "news", "uucp", "proxy",
+               "www-data", "backup", "list", "irc", "gnats", "nobody", "vagrant", "nginx", "ssh", "sshd", "redis",
+               "redis-server", "dbus", "messagebus", "systemd", "logrotate", "cron", "adm", "staff", "users"}
+# Ports the guest's own services hold: SSH (Vagrant's way in) and Redis.
+TAKEN_PORTS = {22: "SSH", 6379: "Redis"}
 # The names a browser on this machine uses for the devbox; allowed_hosts adds more.
 LOCAL_NAMES = ("localhost", "127.0.0.1", "[::1]")
 HOST_NAME = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\]"
@@ -224,6 +230,9 @@ def validate(raw: Any, root: Path = ROOT) -> dict:
     s: dict[str, Any] = {}
     s["name"] = _text(need("name"), "name", r"[a-z][a-z0-9-]{0,30}",
                       "use lower-case letters, digits and dashes, starting with a letter")
+    if s["name"] in TAKEN_NAMES or s["name"].startswith("systemd-"):
+        raise SettingsError(f"name: {s['name']!r} is a user or service the guest already has; "
+                            "use another, such as devbox")
     try:
         host_ip = ipaddress.ip_address(need("host_ip"))
     except ValueError:
@@ -249,6 +258,10 @@ def validate(raw: Any, root: Path = ROOT) -> dict:
         s[key] = _port(need(key), key)
     if s["guest_port"] == s["app_port"]:
         raise SettingsError("app_port: equals guest_port; nginx and gunicorn need different ports")
+    for key in ("guest_port", "app_port"):
+        if s[key] in TAKEN_PORTS:
+            raise SettingsError(f"{key}: {s[key]} is {TAKEN_PORTS[s[key]]}'s in the guest; use another, such as "
+                                f"{ {'guest_port': 5000, 'app_port': 5001}[key] }")
     worker = need("worker")
     if worker not in WORKERS:
         raise SettingsError(f"worker: {worker!r} is not supported; use one of {', '.join(WORKERS)}")
@@ -281,6 +294,9 @@ def validate(raw: Any, root: Path = ROOT) -> dict:
                  "use an nginx size such as 1m or 512k")
     s["max_body_size"] = size
     s["max_body_bytes"] = int(size.rstrip("kKmMgG")) * SIZE_UNITS[size[len(size.rstrip("kKmMgG")):].lower()]
+    if s["max_body_bytes"] < 1024:
+        raise SettingsError(f"max_body_size: {size!r} would refuse every form (nginx takes 0 as no limit at all); "
+                            "use 1k or more, such as 1m")
     s["wheelhouse"] = _text(need("wheelhouse"), "wheelhouse", RELATIVE_PATH,
                             "use a folder relative to the repository, such as .cache/wheels")
     s["app"] = _app(raw.get("app", APP_DEFAULTS), root)

@@ -12,6 +12,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .extensions import socketio
+from .queue import RedisQueue
 
 # The project folder (app/): static/ and templates/ sit beside the package, as
 # in a single-module app, so the layout does not change when an app grows.
@@ -57,7 +58,8 @@ def create_app(test_config=None):
     # No cors_allowed_origins: the default accepts only an Origin that matches
     # the Host header (plus X-Forwarded-Proto), and refuses foreign sites. No
     # async_mode either: Flask-SocketIO finds the one library the server has.
-    socketio.init_app(app, message_queue=app.config["MESSAGE_QUEUE"])
+    queue = RedisQueue(app.config["MESSAGE_QUEUE"], channel="flask-socketio") if app.config["MESSAGE_QUEUE"] else None
+    socketio.init_app(app, client_manager=queue)
     # Outermost, so engine.io's origin check and Flask both see the scheme and
     # client address the proxy in front reports.
     app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1)

@@ -1,17 +1,59 @@
-"""SQLite access, one connection per app context, as in the Flask tutorial."""
+"""SQLite access, one connection per app context, as in the Flask tutorial.
+
+Waiting for a lock never stops the server: under eventlet or gevent, sqlite3
+waiting inside C would freeze every other client of the process. So the
+database runs in WAL mode (another process's writer does not block readers),
+connections never wait inside sqlite3, and a busy database is tried again
+after short sleeps, which every async worker turns into a yield. A lock held
+longer than WAIT, or a full disk, is a StorageError the views report as such.
+"""
 import os
 import sqlite3
+import time
 
 import click
 from flask import current_app, g
 from flask.cli import with_appcontext
 
+WAIT = 5.0     # seconds a statement may wait for another writer's lock
+PAUSE = 0.02
+
+
+class StorageError(Exception):
+    """The database cannot take this now; str() says why, for the person who asked, and
+    ``status`` is the HTTP status that says it: 507 for a full disk, 503 for a busy database."""
+
+    def __init__(self, message, status):
+        super().__init__(message)
+        self.status = status
+
 
 def get_db():
     if "db" not in g:
-        g.db = sqlite3.connect(current_app.config["DATABASE"])
+        g.db = sqlite3.connect(current_app.config["DATABASE"], timeout=0)
         g.db.row_factory = sqlite3.Row
     return g.db
+
+
+def run(statement, params=(), write=False):
+    """Execute one statement (in a transaction when ``write``), waiting for locks without blocking the server."""
+    db = get_db()
+    deadline = time.monotonic() + WAIT
+    while True:
+        try:
+            if not write:
+                return db.execute(statement, params)
+            with db:
+                return db.execute(statement, params)
+        except sqlite3.OperationalError as e:
+            message = str(e)
+            if "full" in message:
+                raise StorageError("The server's disk is full, so nothing was stored; try again later.", 507) from e
+            if ("locked" not in message and "busy" not in message) or time.monotonic() > deadline:
+                if "locked" in message or "busy" in message:
+                    raise StorageError("The database is busy; nothing was stored. Try again in a moment.", 503) from e
+                raise
+            time.sleep(PAUSE)
 
 
 def close_db(e=None):
@@ -22,9 +64,11 @@ def close_db(e=None):
 
 def init_db():
     """Create the tables that are missing; never drops data."""
-    db = get_db()
     with current_app.open_resource("schema.sql") as f:
-        db.executescript(f.read().decode("utf8"))
+        schema = f.read().decode("utf8")
+    run("PRAGMA journal_mode=WAL")
+    for statement in filter(str.strip, schema.split(";")):
+        run(statement, write=True)
 
 
 @click.command("init-db")

@@ -8,6 +8,8 @@ MESSAGES = {
     405: "This address does not accept {method} requests.",
     413: "The request is too large for this server.",
     500: "Something went wrong on the server; the details are in the app log.",
+    503: "{description}",
+    507: "{description}",
 }
 
 
@@ -32,5 +34,13 @@ def handle_http_error(e):
     return response, e.code, headers
 
 
+class InsufficientStorage(HTTPException):
+    """507: Werkzeug has no exception of its own for it."""
+
+    code = 507
+    description = "The server has no room to store this."
+
+
 def init_app(app):
+    app.aborter.mapping[507] = InsufficientStorage  # abort(507, ...)
     app.register_error_handler(HTTPException, handle_http_error)

@@ -3,6 +3,7 @@ closes its connection or stops the worker."""
 from flask import current_app, request
 
 from .extensions import socketio
+from .db import StorageError
 from .views import InvalidNotification, create_notification
 
 
@@ -13,7 +14,7 @@ def notify(payload=None, *_):
         return {"ok": False, "error": 'Send an object like {"text": "your notification"}.'}
     try:
         item = create_notification(payload["text"])
-    except InvalidNotification as e:
+    except (InvalidNotification, StorageError) as e:
         return {"ok": False, "error": str(e)}
     return {"ok": True, "id": item["id"]}
 

@@ -4,7 +4,7 @@ from datetime import datetime, timezone
 
 from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, request, url_for
 
-from .db import get_db
+from .db import StorageError, run
 from .extensions import socketio
 
 bp = Blueprint("notifications", __name__)
@@ -35,9 +35,7 @@ def create_notification(value):
     """Validate, store and broadcast one notification; return it as a dict."""
     text = clean_text(value)
     created_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    db = get_db()
-    with db:
-        cur = db.execute("INSERT INTO notifications (text, created_at) VALUES (?, ?)", (text, created_at))
+    cur = run("INSERT INTO notifications (text, created_at) VALUES (?, ?)", (text, created_at), write=True)
     item = {"id": cur.lastrowid, "text": text, "created_at": created_at}
     socketio.emit("notification", item)
     return item
@@ -45,9 +43,7 @@ def create_notification(value):
 
 @bp.get("/")
 def index():
-    rows = get_db().execute(
-        "SELECT id, text, created_at FROM notifications ORDER BY id DESC LIMIT ?", (PAGE_SIZE,)
-    ).fetchall()
+    rows = run("SELECT id, text, created_at FROM notifications ORDER BY id DESC LIMIT ?", (PAGE_SIZE,)).fetchall()
     return render_template("index.html", notifications=rows)
 
 
@@ -57,6 +53,8 @@ def post():
         create_notification(request.form.get("text", ""))
     except InvalidNotification as e:
         abort(400, str(e))
+    except StorageError as e:
+        abort(e.status, str(e))
     return redirect(url_for("notifications.index"), 303)
 
 
@@ -76,8 +74,6 @@ def api_list():
     # isdigit() alone would accept non-ASCII digits; SQLite rejects ints past 64 bits.
     if not (after.isascii() and after.isdigit() and int(after) <= SQLITE_MAX_INT):
         abort(400, "'after' must be a notification id: a whole number, 0 or more.")
-    rows = get_db().execute(
-        "SELECT id, text, created_at FROM notifications WHERE id > ? ORDER BY id LIMIT ?",
-        (int(after), PAGE_SIZE),
-    ).fetchall()
+    rows = run("SELECT id, text, created_at FROM notifications WHERE id > ? ORDER BY id LIMIT ?",
+               (int(after), PAGE_SIZE)).fetchall()
     return jsonify([dict(row) for row in rows])

@@ -18,6 +18,11 @@ import urllib.request
 from devbox.settings import ROOT
 
 
+# The devbox is on this machine: a proxy from the environment (http_proxy)
+# must not stand between the host and its own forwarded port.
+DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
 class GuestError(Exception):
     """The guest cannot be reached; the message says why and what to run."""
 
@@ -90,7 +95,7 @@ def health(base_url: str, timeout: float = 2.0) -> dict:
     the app is restarting and nginx shows its friendly page.
     """
     try:
-        with urllib.request.urlopen(f"{base_url}/_devbox/health", timeout=timeout) as response:
+        with DIRECT.open(f"{base_url}/_devbox/health", timeout=timeout) as response:
             return json.load(response)
     except urllib.error.HTTPError as exc:
         if exc.code == 503 and exc.headers.get_content_type() == "application/json":

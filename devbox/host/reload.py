@@ -98,5 +98,5 @@ def refresh_pages(settings: dict, token: str, action: str) -> int:
     request = urllib.request.Request(f"{base_url(settings)}/_devbox/refresh", method="POST",
                                      data=json.dumps({"action": action}).encode(),
                                      headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=5) as response:
+    with devbox_guest.DIRECT.open(request, timeout=5) as response:
         return json.load(response)["pages"]

@@ -7,7 +7,7 @@ source "$DEVBOX_ROOT/provision/guest/lib.sh"
 url="http://127.0.0.1:$DEVBOX_GUEST_PORT/_devbox/health"
 field() { python3 -c 'import json, sys; print(json.loads(sys.argv[1]).get(sys.argv[2], ""))' "$1" "$2" 2>/dev/null; }
 for _ in $(seq 60); do
-  body=$(curl -sS --max-time 2 "$url" 2>/dev/null) || body=
+  body=$(curl --noproxy "*" -sS --max-time 2 "$url" 2>/dev/null) || body=
   case $(field "$body" status) in
     ok) exit 0 ;;
     error) die "the stack is up, but the app ($DEVBOX_APP_WSGI) failed to load: $(field "$body" error); fix it, then fab reload" ;;

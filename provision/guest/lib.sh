@@ -10,13 +10,15 @@ step() {
 }
 
 # install_file SRC DEST [MODE]: replace DEST only when SRC differs.
-# Returns 0 when DEST changed, 1 when it was already up to date.
+# Returns 0 when DEST changed, 1 when it was already up to date, and stops
+# provisioning when DEST cannot be written: callers test the result in an
+# `if`, where set -e would not.
 install_file() {
   local src=$1 dest=$2 mode=${3:-644}
   if [[ -f $dest ]] && cmp -s "$src" "$dest"; then
     return 1
   fi
-  install -D -m "$mode" "$src" "$dest"
+  install -D -m "$mode" "$src" "$dest" || die "could not write $dest"
 }
 
 # render TEMPLATE DEST: render provision/guest/TEMPLATE (e.g. nginx/site.conf.j2)

@@ -3,7 +3,7 @@
 # One folder per service (provision/guest/SERVICE/), each with an idempotent
 # script beside its templates: on an up-to-date guest nothing changes and the
 # whole run takes seconds.
-# Usage: provision.sh [STEP...]   steps: redis app refresh nginx check (default: all of them)
+# Usage: provision.sh [STEP...]   steps: redis app refresh nginx logs check (default: all of them)
 set -euo pipefail
 
 export DEVBOX_ROOT=${DEVBOX_ROOT:-/vagrant}
@@ -19,12 +19,12 @@ exports=$(cd "$DEVBOX_ROOT" && python3 -m devbox.settings --shell) \
 eval "$exports"
 export ${!DEVBOX_@}
 steps=("$@")
-((${#steps[@]})) || steps=(redis app refresh nginx check)
+((${#steps[@]})) || steps=(redis app refresh nginx logs check)
 for name in "${steps[@]}"; do
   case $name in
-    redis|app|refresh|nginx) step "$name" "$here/$name/$name.sh" ;;
+    redis|app|refresh|nginx|logs) step "$name" "$here/$name/$name.sh" ;;
     check) step "$name" "$here/check.sh" ;;
-    *) die "no provisioning step '$name'; the steps are: redis app refresh nginx check" ;;
+    *) die "no provisioning step '$name'; the steps are: redis app refresh nginx logs check" ;;
   esac
 done
 echo "devbox: provisioned in ${SECONDS}s"

@@ -16,6 +16,9 @@ cache=${DEVBOX_CACHE:-/var/cache/devbox}
 stamp="$cache/box-${box//\//_}.recipe"
 suite=bookworm
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+# Without a keyring debootstrap only warns and installs unchecked packages
+# (Ubuntu hosts lack Debian's keys): require it, and name it explicitly.
+keyring=${DEBIAN_KEYRING:-/usr/share/keyrings/debian-archive-keyring.gpg}
 # What a Vagrant box needs, then what the provisioner would install.
 mapfile -t packages < <(grep -Ev '^\s*(#|$)' "$package_list")
 packages=(systemd systemd-sysv dbus openssh-server sudo iproute2 procps less "${packages[@]}")
@@ -25,6 +28,7 @@ if [[ -f $stamp && $(cat "$stamp") == "$recipe" ]] && vagrant box list 2>/dev/nu
   exit 0
 fi
 
+[[ -s $keyring ]] || { echo "build-box: $keyring is missing, so the packages could not be checked; install debian-archive-keyring" >&2; exit 1; }
 key=$(ls /usr/share/rubygems-integration/all/gems/vagrant-*/keys/vagrant.pub 2>/dev/null | head -1)
 [[ -n $key ]] || { echo "build-box: Vagrant's insecure public key not found; install Debian's vagrant package" >&2; exit 1; }
 
@@ -33,7 +37,7 @@ trap 'rm -rf "$work"' EXIT
 root="$work/rootfs"
 
 echo "building lxc box $box from $mirror ($suite; takes about a minute)"
-debootstrap --variant=minbase --include="$(IFS=,; echo "${packages[*]}")" "$suite" "$root" "$mirror" \
+debootstrap --keyring="$keyring" --variant=minbase --include="$(IFS=,; echo "${packages[*]}")" "$suite" "$root" "$mirror" \
   > "$work/debootstrap.log" 2>&1 || { tail -20 "$work/debootstrap.log" >&2; echo "build-box: debootstrap failed (log above)" >&2; exit 1; }
 
 # Containers have no udev, so ifupdown cannot bring eth0 up; networkd can.

@@ -5,39 +5,46 @@
 # it the forwarded port served static files at half the rate of the guest's own
 # address (README, Performance). Here the kernel rewrites the address (DNAT)
 # and the bridge rules of provision/host/network.sh carry the rest.
-#   forward.sh add HOST_IP HOST_PORT GUEST_IP GUEST_PORT
-#   forward.sh remove HOST_PORT
+#   forward.sh add CONTAINER HOST_IP HOST_PORT GUEST_IP GUEST_PORT
+#   forward.sh remove CONTAINER      (every port added for it, whatever host_port says now)
 #   forward.sh clear                 (every port this script added)
+# One nat chain per host port, jumped to from OUTPUT; its rule names the
+# container, so that a port given up by a changed host_port goes too.
 set -euo pipefail
 
 die() { echo "forward.sh: $*" >&2; exit 1; }
-chain() { echo "DEVBOX-$1"; }   # one nat chain per host port, jumped to from OUTPUT
+usage="usage: forward.sh add CONTAINER HOST_IP HOST_PORT GUEST_IP GUEST_PORT | remove CONTAINER | clear"
 
-remove() {
-  local name; name=$(chain "$1")
-  iptables -w -t nat -D OUTPUT -j "$name" 2>/dev/null || true
-  iptables -w -t nat -F "$name" 2>/dev/null || true
-  iptables -w -t nat -X "$name" 2>/dev/null || true
+drop_chain() {
+  iptables -w -t nat -D OUTPUT -j "$1" 2>/dev/null || true
+  iptables -w -t nat -F "$1" 2>/dev/null || true
+  iptables -w -t nat -X "$1" 2>/dev/null || true
+}
+# chains [CONTAINER]: devbox's chains, or only those whose rule names CONTAINER.
+chains() {
+  local rules; rules=$(iptables -w -t nat -S)
+  for chain in $(awk '$1 == "-N" && $2 ~ /^DEVBOX-[0-9]+$/ {print $2}' <<<"$rules"); do
+    [[ -z ${1:-} ]] || grep -qE -- "^-A $chain .*--comment \"?devbox:$1\"? " <<<"$rules" || continue
+    echo "$chain"
+  done
 }
 
 case ${1:-} in
   add)
-    (($# == 5)) || die "usage: forward.sh add HOST_IP HOST_PORT GUEST_IP GUEST_PORT"
-    host_ip=$2 host_port=$3 guest_ip=$4 guest_port=$5
-    name=$(chain "$host_port")
+    (($# == 6)) || die "$usage"
+    container=$2 host_ip=$3 host_port=$4 guest_ip=$5 guest_port=$6
+    name=DEVBOX-$host_port
     iptables -w -t nat -N "$name" 2>/dev/null || iptables -w -t nat -F "$name"
-    iptables -w -t nat -A "$name" -d "$host_ip" -p tcp --dport "$host_port" \
+    iptables -w -t nat -A "$name" -d "$host_ip" -p tcp --dport "$host_port" -m comment --comment "devbox:$container" \
       -j DNAT --to-destination "$guest_ip:$guest_port"
     iptables -w -t nat -C OUTPUT -j "$name" 2>/dev/null || iptables -w -t nat -I OUTPUT -j "$name"
     ;;
   remove)
-    (($# == 2)) || die "usage: forward.sh remove HOST_PORT"
-    remove "$2"
+    (($# == 2)) && [[ -n $2 ]] || die "$usage"
+    for chain in $(chains "$2"); do drop_chain "$chain"; done
     ;;
   clear)
-    for name in $(iptables -w -t nat -S | awk '$1 == "-N" && $2 ~ /^DEVBOX-[0-9]+$/ {print $2}'); do
-      remove "${name#DEVBOX-}"
-    done
+    for chain in $(chains); do drop_chain "$chain"; done
     ;;
-  *) die "usage: forward.sh add HOST_IP HOST_PORT GUEST_IP GUEST_PORT | remove HOST_PORT | clear" ;;
+  *) die "$usage" ;;
 esac

@@ -8,50 +8,52 @@
 # (provision/host/forward.sh adds the port itself): loopback addresses may be
 # routed over the bridge (route_localnet), leave with the bridge's address
 # (MASQUERADE), and a guest still cannot open a connection to the host's
-# loopback services (the INPUT rule drops any it starts).
+# loopback services: the INPUT rule that drops any it starts goes first, so
+# that no earlier ACCEPT (lxc-net's, ufw's, a trusted interface's) wins.
+#
+# DEVBOX_BRIDGE and DEVBOX_BRIDGE_ADDRESS move it elsewhere (the tests use that).
 set -euo pipefail
 
-bridge=lxcbr0
-address=10.0.3.1
-range=10.0.3.2,10.0.3.254
-pidfile=/run/devbox-dnsmasq.pid
+bridge=${DEVBOX_BRIDGE:-lxcbr0}
+address=${DEVBOX_BRIDGE_ADDRESS:-10.0.3.1}
+range=${address%.*}.2,${address%.*}.254
+pidfile=/run/devbox-dnsmasq-$bridge.pid
+created=/run/devbox-bridge-$bridge.created   # only a bridge made here is deleted here
 leases=/var/lib/misc/dnsmasq.$bridge.leases
 
-# -A to add a rule that is missing, -D to delete one that is there.
-rule() {
-  local action=$1 table=$2; shift 2
-  if iptables -w -t "$table" -C "$@" 2>/dev/null; then
-    [[ $action == -D ]] && iptables -w -t "$table" -D "$@"
-  else
-    [[ $action == -A ]] && iptables -w -t "$table" -A "$@"
-  fi
-  return 0
-}
-loopback_rules() {
-  rule "$1" nat POSTROUTING -s 127.0.0.0/8 -o "$bridge" -m comment --comment devbox -j MASQUERADE
-  rule "$1" filter INPUT -i "$bridge" -d 127.0.0.0/8 -m conntrack ! --ctstate ESTABLISHED,RELATED \
-    -m comment --comment devbox -j DROP
+masquerade=(-s 127.0.0.0/8 -o "$bridge" -m comment --comment devbox -j MASQUERADE)
+guard=(-i "$bridge" -d 127.0.0.0/8 -m conntrack ! --ctstate ESTABLISHED,RELATED -m comment --comment devbox -j DROP)
+delete_all() {  # delete_all TABLE CHAIN RULE...: every copy of the rule
+  local table=$1; shift
+  while iptables -w -t "$table" -C "$@" 2>/dev/null; do iptables -w -t "$table" -D "$@"; done
 }
 
 if [[ ${1:-start} == stop ]]; then
-  "$(dirname "$0")/forward.sh" clear
-  ip link show "$bridge" >/dev/null 2>&1 && loopback_rules -D
+  delete_all nat POSTROUTING "${masquerade[@]}"
+  delete_all filter INPUT "${guard[@]}"
   [[ -f $pidfile ]] && kill "$(cat "$pidfile")" 2>/dev/null || true
   rm -f "$pidfile"
-  ip link show "$bridge" >/dev/null 2>&1 && ip link delete "$bridge"
+  if [[ -f $created ]]; then
+    ip link delete "$bridge" 2>/dev/null || true
+    rm -f "$created"
+  fi
   exit 0
 fi
 
 if ! ip link show "$bridge" >/dev/null 2>&1; then
   ip link add "$bridge" type bridge
-  ip addr add "$address/24" dev "$bridge"
+  touch "$created"
 fi
+[[ $(ip -4 addr show dev "$bridge") == *" $address/"* ]] || ip addr add "$address/24" dev "$bridge"
 ip link set "$bridge" up
-loopback_rules -A
+iptables -w -t nat -C POSTROUTING "${masquerade[@]}" 2>/dev/null || iptables -w -t nat -A POSTROUTING "${masquerade[@]}"
+# First, and only once: taken out wherever it is, put back at the top.
+delete_all filter INPUT "${guard[@]}"
+iptables -w -t filter -I INPUT 1 "${guard[@]}"
 sysctl -qw "net.ipv4.conf.$bridge.route_localnet=1"
 
 # A bridge that lxc-net already serves has its own dnsmasq; leave it be.
-if pgrep -f "dnsmasq.*--interface=$bridge" >/dev/null; then
+if pgrep -f "dnsmasq.*--interface=$bridge( |$)" >/dev/null; then
   exit 0
 fi
 mkdir -p "$(dirname "$leases")"

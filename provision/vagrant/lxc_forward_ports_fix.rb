@@ -41,7 +41,8 @@ if Gem::Version.new(Vagrant::LXC::VERSION) <= Gem::Version.new("1.4.3")
                               adapter: "eth0", guest_port: fp[:guest], host_port: fp[:host]))
         guest_ip = fp[:guest_ip] || @env[:machine].provider.ssh_info[:host]
         if DevboxKernelForward.usable?(fp[:host_ip])
-          DevboxKernelForward.run("add", fp[:host_ip], fp[:host], guest_ip, fp[:guest])
+          DevboxKernelForward.run("add", @env[:machine].provider.driver.container_name, fp[:host_ip], fp[:host],
+                                  guest_ip, fp[:guest])
         else
           store_redir_pid(fp[:host], redirect_port(fp[:host_ip], fp[:host], guest_ip, fp[:guest]))
         end
@@ -59,12 +60,9 @@ if Gem::Version.new(Vagrant::LXC::VERSION) <= Gem::Version.new("1.4.3")
     alias_method :devbox_redir_call, :call
 
     def call(env)
-      if Process.euid.zero?
-        env[:machine].config.vm.networks.each do |type, options|
-          next unless type == :forwarded_port && options[:id] != "ssh"
-          DevboxKernelForward.run("remove", options[:host])
-        end
-      end
+      # Every port added for this container, also one a changed host_port gave up.
+      container = env[:machine].provider.driver.container_name
+      DevboxKernelForward.run("remove", container) if Process.euid.zero? && container
       devbox_redir_call(env)
     end
   end

@@ -65,6 +65,15 @@ def test_devbox_worker_stands_in_for_the_setting(monkeypatch):
     ("dev_mode", "yes", "dev_mode: 'yes' is not true or false"),
     ("max_body_size", "lots", "max_body_size: 'lots' is not valid"),
     ("name", "Dev Box", "name: 'Dev Box' is not valid"),
+    ("name", "root", "name: 'root' is a user or service the guest already has"),
+    ("name", "www-data", "name: 'www-data' is a user or service the guest already has"),
+    ("name", "nginx", "name: 'nginx' is a user or service the guest already has"),
+    ("name", "systemd-networkd", "name: 'systemd-networkd' is a user or service the guest already has"),
+    ("guest_port", 22, "guest_port: 22 is SSH's in the guest; use another, such as 5000"),
+    ("app_port", 6379, "app_port: 6379 is Redis's in the guest; use another, such as 5001"),
+    ("max_body_size", 0, "max_body_size: '0' would refuse every form"),
+    ("max_body_size", "100", "max_body_size: '100' would refuse every form"),
+    ("wheelhouse", "../wheels", "wheelhouse: '../wheels' is not valid"),
 ])
 def test_a_bad_value_names_the_key_and_the_fix(raw, key, value, expected):
     raw[key] = value

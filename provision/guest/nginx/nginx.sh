@@ -21,15 +21,19 @@ if ! grep -Eq "^\s*worker_connections $connections;" "$main" || ! grep -q "^work
   changed=true
 fi
 
-ln -sfn "$site" "/etc/nginx/sites-enabled/$DEVBOX_NAME.conf"
+enabled=/etc/nginx/sites-enabled/$DEVBOX_NAME.conf
 if render nginx/site.conf.j2 "$site"; then
   changed=true
 fi
+[[ -L $enabled ]] || changed=true
 
 if $changed; then
+  ln -sfn "$site" "$enabled"
   if ! output=$(nginx -t 2>&1); then
     cp "$backup/main" "$main"
-    if [[ -f $backup/site ]]; then cp "$backup/site" "$site"; else rm -f "$site"; fi
+    # No earlier site: none is left behind either, so that nginx -t passes
+    # again for the next attempt and nginx still starts.
+    if [[ -f $backup/site ]]; then cp "$backup/site" "$site"; else rm -f "$site" "$enabled"; fi
     echo "$output" >&2
     die "the rendered nginx config is invalid (nginx -t above); the previous config keeps serving"
   fi

@@ -42,12 +42,12 @@ def test_what_a_host_sets_in_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("FLASK_MAX_TEXT_LENGTH", "500")
     # Seen, not used: a queue set on the shared extension would outlive this test.
     queues = []
-    monkeypatch.setattr(socketio, "init_app", lambda app, **options: queues.append(options["message_queue"]))
+    monkeypatch.setattr(socketio, "init_app", lambda app, **options: queues.append(options["client_manager"]))
     app = create_app()
     assert app.config["SECRET_KEY"] == "1234e3"
     assert app.config["DATABASE"] == str(tmp_path / "data" / "notifications.sqlite")
     assert (tmp_path / "data" / "notifications.sqlite").exists()
-    assert queues == ["redis://127.0.0.1:6379/0"]
+    assert [(type(q).__name__, q.redis_url) for q in queues] == [("RedisQueue", "redis://127.0.0.1:6379/0")]
     assert app.config["MAX_TEXT_LENGTH"] == 500
 
 

@@ -35,9 +35,9 @@ def scratch(tmp_path):
     return make
 
 
-def vagrant(folder, *args):
+def vagrant(folder, *args, **extra):
     """The real vagrant in ``folder``, seeing only that folder's settings (no DEVBOX_* stand-ins)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DEVBOX_")}
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("DEVBOX_")}, **extra}
     return subprocess.run(["vagrant", *args], cwd=folder, capture_output=True, text=True, timeout=120, env=env)
 
 
@@ -70,4 +70,13 @@ def test_a_taken_host_port_stops_vagrant_up(scratch):
     assert result.returncode != 0
     assert f"devbox: host port 127.0.0.1:{port} is already in use" in result.stderr
     assert "change host_port in devbox.yaml" in result.stderr
+    assert "Importing base box" not in result.stdout
+
+
+def test_a_network_that_is_down_stops_vagrant_up_with_the_fix(scratch):
+    # After a host reboot the bridge and its DHCP server are gone.
+    result = vagrant(scratch(), "up", "--provider=lxc", DEVBOX_BRIDGE="dbxgone0")
+    assert result.returncode != 0
+    assert ("devbox: the lxc network (bridge dbxgone0 and its DHCP server) is down, after a reboot perhaps; "
+            "run ./setup.sh, which restores it") in result.stderr
     assert "Importing base box" not in result.stdout

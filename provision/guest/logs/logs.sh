@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Logs that cannot fill the disk: nginx's and gunicorn's logs in paths.logs
+# are rotated by size, checked every minute (a benchmark writes tens of MB a
+# minute to the access log, far more than Debian's daily logrotate run allows).
+set -euo pipefail
+source "$DEVBOX_ROOT/provision/guest/lib.sh"
+
+changed=false
+render logs/logrotate.conf.j2 "$DEVBOX_PATHS_CONFIG/logrotate.conf" && changed=true
+render logs/logrotate.service.j2 "/etc/systemd/system/$DEVBOX_NAME-logrotate.service" && changed=true
+render logs/logrotate.timer.j2 "/etc/systemd/system/$DEVBOX_NAME-logrotate.timer" && changed=true
+if $changed; then
+  systemctl daemon-reload
+fi
+systemctl enable --quiet --now "$DEVBOX_NAME-logrotate.timer"

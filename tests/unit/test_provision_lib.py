@@ -1,0 +1,34 @@
+"""The provisioning scripts' helpers (provision/guest/lib.sh), run in bash on
+the host: a file that cannot be written stops provisioning, even where the
+caller tests the result in an `if` (where set -e does not reach)."""
+
+import subprocess
+
+from devbox.settings import ROOT
+
+LIB = ROOT / "provision" / "guest" / "lib.sh"
+
+
+def bash(script):
+    return subprocess.run(["bash", "-c", f"set -euo pipefail; source {LIB}; {script}"], capture_output=True,
+                          text=True, timeout=30)
+
+
+def test_install_file_says_whether_it_changed_anything(tmp_path):
+    src, dest = tmp_path / "src", tmp_path / "sub" / "dest"
+    src.write_text("one\n")
+    check = f"if install_file {src} {dest}; then echo changed; else echo unchanged; fi"
+    assert bash(check).stdout == "changed\n"
+    assert bash(check).stdout == "unchanged\n"
+    src.write_text("two\n")
+    assert bash(check).stdout == "changed\n"
+    assert dest.read_text() == "two\n"
+
+
+def test_a_file_that_cannot_be_written_stops_provisioning(tmp_path):
+    (tmp_path / "src").write_text("x\n")
+    result = bash(f"if install_file {tmp_path / 'src'} /proc/devbox-test/dest; then echo changed; "
+                  "else echo unchanged; fi; echo carried-on")
+    assert result.returncode == 1
+    assert result.stdout == ""  # neither "unchanged" nor anything after it
+    assert result.stderr.strip().endswith("devbox: could not write /proc/devbox-test/dest")

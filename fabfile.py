@@ -97,7 +97,11 @@ def destroy(c):
 @task
 def provision(c):
     """Apply changes to devbox.yaml or the app's requirements to the running guest."""
-    _wheels(_settings())
+    s = _settings()
+    state, _ = _guest(devbox_guest.state)
+    if state != "running":  # vagrant would say so, and exit 0
+        raise Exit(f"devbox: the guest is {state.replace('_', ' ')}; run fab up", code=1)
+    _wheels(s)
     _vagrant("provision")
 
 
@@ -200,7 +204,8 @@ def status(c):
     print(f"nginx     {active[0]}, {guest('/usr/sbin/nginx -v 2>&1')} on guest port {s['guest_port']} "
           f"<- {s['host_ip']}:{s['host_port']}")
     print(f"refresh   {active[2] if s['dev_mode'] else 'off (dev_mode: false)'}")
-    print(f"redis     {active[3]}, REDIS_URL for the app")
+    answers = guest("timeout 2 redis-cli ping 2>/dev/null") == "PONG"  # systemd says active for a hung one too
+    print(f"redis     {active[3]}, {'answers' if answers else 'does NOT answer'}, REDIS_URL for the app")
     requirements = shlex.quote(f"{root}/{s['app']['requirements']}")
     print(f"versions  {guest(f'{venv}/bin/python -c {shlex.quote(VERSIONS)} {requirements}')}")
 

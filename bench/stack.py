@@ -130,6 +130,25 @@ class Bench:
                 "requests_during": round(report["rps"] * (reloads * 4 + 2)),
                 "failed_requests": report["non_2xx"] + report["socket_errors"]}
 
+    def crash_recovery(self, times: int) -> dict:
+        """`kill -9` of the gunicorn master, then seconds until a new worker answers through the forwarded port."""
+        samples = []
+        for _ in range(times):
+            before = devbox_guest.health(self.base_url)["boot_id"]
+            master = self.guest.run(f"systemctl show -p MainPID --value {self.s['name']}", hide=True).stdout.strip()
+            started = time.monotonic()
+            self.guest.run(f"sudo kill -9 {master}", hide=True)
+
+            def back():
+                health = devbox_guest.health_or_none(self.base_url) or {}
+                return health.get("status") == "ok" and health.get("boot_id") != before
+
+            if not devbox_guest.wait_for(back, timeout=60, interval=0.01):
+                raise SystemExit("bench: the app did not come back within 60 s of kill -9; see fab logs")
+            samples.append(time.monotonic() - started)
+            time.sleep(1)
+        return {"runs": times, "median_s": round(median(samples), 2), "max_s": round(max(samples), 2)}
+
     def switch_worker(self, worker: str) -> None:
         """Re-provision the guest with ``worker``; returns once the app answers under it."""
         subprocess.run(["vagrant", "provision"], cwd=ROOT, env={**os.environ, "DEVBOX_WORKER": worker},
@@ -204,6 +223,9 @@ def table(r: dict, port: int) -> str:
         rl = r["reload"]
         rows.append(("fab reload -> new code, under load", f"median {rl['median_s']} s, max {rl['max_s']} s over {rl['reloads']}",
                      f"{rl['failed_requests']} failed of ~{rl['requests_during']} requests"))
+    if "crash" in r:
+        rows.append(("kill -9 of the gunicorn master -> new worker answering",
+                     f"median {r['crash']['median_s']} s, max {r['crash']['max_s']} s over {r['crash']['runs']}", ""))
     if "provision" in r:
         rows.append(("no-op re-provision (vagrant provision)", f"median {r['provision']['median_s']} s", ""))
     for f in r.get("fanout", []):
@@ -233,7 +255,8 @@ def main(argv=None):
     parser.add_argument("--with-up", action="store_true", help="also time vagrant halt + up (about 20 s a run)")
     parser.add_argument("--workers", default=",".join(devbox_settings.WORKERS),
                         help="worker classes to compare, comma-separated ('' to skip; default: all)")
-    parser.add_argument("--only", help="comma-separated subset of: static,dynamic,rtt,reload,fanout,provision,workers")
+    parser.add_argument("--only", help="comma-separated subset of: static,dynamic,rtt,reload,fanout,provision,crash,"
+                                       "workers")
     parser.add_argument("--post", default=fanout.POST, help=f"the app's form that broadcasts (default {fanout.POST})")
     parser.add_argument("--field", default=fanout.FIELD, help=f"its text field (default {fanout.FIELD})")
     parser.add_argument("--json", help="also write the results to this file")
@@ -255,6 +278,7 @@ def main(argv=None):
         "reload": lambda: bench.reload_under_load(args.reloads),
         "fanout": lambda: [fanout.measure(bench.load_url, n, 20, args.post, args.field) for n in (100, 1000)],
         "provision": lambda: bench.timed(["vagrant", "provision"], args.runs),
+        "crash": lambda: bench.crash_recovery(max(5, args.runs)),
         "workers": lambda: bench.workers(workers, args.messages, 10, (args.post, args.field)) if workers else {},
     }
     only = args.only.split(",") if args.only else list(measures)

@@ -2,7 +2,10 @@
 
 import subprocess
 import sys
+import threading
 from contextlib import contextmanager
+
+import requests
 
 from devbox.host import guest as devbox_guest
 from devbox.settings import ROOT, base_url
@@ -32,26 +35,70 @@ def wait_for_app(settings, timeout=30):
     return health
 
 
-@contextmanager
-def scratch_data(settings, conn):
-    """The app runs with DATA_DIR on a scratch folder meanwhile: whatever the
-    tests store, the developer's data stays as it was. A systemd drop-in under
-    /run adds an environment file after the app's own (the later one wins) and
-    vanishes with a guest reboot."""
-    name, scratch = settings["name"], f"{settings['paths']['data']}-test"
-    dropin, env = f"/run/systemd/system/{name}.service.d/test-data.conf", f"/run/{name}-test.env"
+def _scratch_paths(settings):
+    name = settings["name"]
+    return (f"{settings['paths']['data']}-test", f"/run/systemd/system/{name}.service.d/test-data.conf",
+            f"/run/{name}-test.env")
 
-    def restart():
-        conn.run(f"sudo systemctl daemon-reload && sudo systemctl restart {name}", hide=True)
-        wait_for_app(settings)
 
-    conn.run(f"sudo rm -rf {scratch} && sudo install -d -o {name} -g {name} -m 750 {scratch}"
+def _restart(settings, conn):
+    conn.run(f"sudo systemctl daemon-reload && sudo systemctl restart {settings['name']}", hide=True)
+    wait_for_app(settings)
+
+
+def use_scratch_data(settings, conn, fresh=True):
+    """Point the app's DATA_DIR at a scratch folder (emptied when ``fresh``): a systemd
+    drop-in under /run adds an environment file after the app's own (the later one
+    wins) and vanishes with a guest reboot."""
+    scratch, dropin, env = _scratch_paths(settings)
+    name = settings["name"]
+    empty = f"sudo rm -rf {scratch} && " if fresh else ""
+    conn.run(f"{empty}sudo install -d -o {name} -g {name} -m 750 {scratch}"
              f" && sudo mkdir -p {dropin.rsplit('/', 1)[0]}"
              f" && printf '[Service]\\nEnvironmentFile={env}\\n' | sudo tee {dropin} >/dev/null"
              f" && echo DATA_DIR={scratch} | sudo tee {env} >/dev/null", hide=True)
-    restart()
+    _restart(settings, conn)
+    return scratch
+
+
+@contextmanager
+def scratch_data(settings, conn):
+    """The app runs with DATA_DIR on a scratch folder meanwhile: whatever the
+    tests store, the developer's data stays as it was."""
+    scratch = use_scratch_data(settings, conn)
     try:
         yield scratch
     finally:
+        _, dropin, env = _scratch_paths(settings)
         conn.run(f"sudo rm -f {dropin} {env} && sudo rm -rf {scratch}", hide=True)
-        restart()
+        _restart(settings, conn)
+
+
+class Load(threading.Thread):
+    """Requests to ``paths`` through the forwarded port in a loop until stopped;
+    keeps each answer as (path, status, whether it is devbox's friendly page), or
+    (path, the exception, False)."""
+
+    def __init__(self, base_url, paths):
+        super().__init__(daemon=True)
+        self.base_url, self.paths = base_url, paths
+        self.stop = threading.Event()
+        self.answers = []
+
+    def run(self):
+        with requests.Session() as session:
+            while not self.stop.is_set():
+                for path in self.paths:
+                    try:
+                        response = session.get(self.base_url + path, timeout=10)
+                        self.answers.append((path, response.status_code, 'id="devbox-unavailable"' in response.text))
+                    except requests.RequestException as exc:
+                        self.answers.append((path, repr(exc), False))
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.join()

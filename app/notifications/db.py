@@ -46,13 +46,15 @@ def run(statement, params=(), write=False):
             with db:
                 return db.execute(statement, params)
         except sqlite3.OperationalError as e:
-            message = str(e)
-            if "full" in message:
-                raise StorageError("The server's disk is full, so nothing was stored; try again later.", 507) from e
-            if ("locked" not in message and "busy" not in message) or time.monotonic() > deadline:
-                if "locked" in message or "busy" in message:
-                    raise StorageError("The database is busy; nothing was stored. Try again in a moment.", 503) from e
+            kind = getattr(e, "sqlite_errorname", "")  # SQLITE_BUSY, SQLITE_FULL, SQLITE_IOERR_WRITE, ...
+            if kind.startswith(("SQLITE_FULL", "SQLITE_IOERR")):
+                # A full disk shows as either, depending on which file SQLite was writing.
+                raise StorageError("The server's disk is full or failing, so nothing was stored; "
+                                   "try again later.", 507) from e
+            if not kind.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
                 raise
+            if time.monotonic() > deadline:
+                raise StorageError("The database is busy; nothing was stored. Try again in a moment.", 503) from e
             time.sleep(PAUSE)
 
 

@@ -1,6 +1,8 @@
 """One error page for every HTTP error: short HTML for people, JSON for scripts."""
-from flask import jsonify, render_template, request
+from flask import current_app, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
+
+from .db import StorageError
 
 MESSAGES = {
     403: "{description}",
@@ -41,6 +43,12 @@ class InsufficientStorage(HTTPException):
     description = "The server has no room to store this."
 
 
+def handle_storage_error(e):
+    """Any view: the database could not take it (busy, disk full), said as such."""
+    return handle_http_error(current_app.aborter.mapping[e.status](str(e)))
+
+
 def init_app(app):
     app.aborter.mapping[507] = InsufficientStorage  # abort(507, ...)
     app.register_error_handler(HTTPException, handle_http_error)
+    app.register_error_handler(StorageError, handle_storage_error)

@@ -4,7 +4,7 @@ from datetime import datetime, timezone
 
 from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, request, url_for
 
-from .db import StorageError, run
+from .db import run
 from .extensions import socketio
 
 bp = Blueprint("notifications", __name__)
@@ -53,8 +53,6 @@ def post():
         create_notification(request.form.get("text", ""))
     except InvalidNotification as e:
         abort(400, str(e))
-    except StorageError as e:
-        abort(e.status, str(e))
     return redirect(url_for("notifications.index"), 303)
 
 

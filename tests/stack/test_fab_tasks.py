@@ -22,7 +22,7 @@ def test_status_shows_every_layer(settings, http):
                             f"gunicorn {settings['worker']} worker on 127.0.0.1:{settings['app_port']}")
     assert lines["nginx"].startswith("active, nginx version: nginx/")
     assert lines["refresh"] == "active"
-    assert lines["redis"].startswith("active")
+    assert lines["redis"] == "active, answers, REDIS_URL for the app"
     assert f"gunicorn {pinned(settings['worker'], 'gunicorn')}" in lines["versions"]
     assert "flask-socketio 5." in lines["versions"]  # from the app's own requirements
     # The venv holds the chosen worker's library and no other's.

@@ -7,16 +7,14 @@ import resource
 import shlex
 import subprocess
 import sys
-import threading
 import time
 
-import requests
 
 from bench import fanout
 from devbox.host.guest import wait_for
 from devbox.host.reload import expected_version
 from devbox.settings import ROOT
-from tests.helpers import fab
+from tests.helpers import Load, fab
 
 PLAIN = "tests/apps/plain"  # the second app; the stack suite runs against it too
 from tests.stack.conftest import round_trip
@@ -50,42 +48,15 @@ def test_code_that_fails_to_load_is_one_line_and_the_friendly_page_shows_it(http
     assert 'id="devbox-unavailable"' in page.text and page.headers["Retry-After"] == "1"
 
 
-class Load(threading.Thread):
-    """Requests through the forwarded port in a loop until stopped; keeps every failure."""
-
-    def __init__(self, base_url, expected):
-        super().__init__(daemon=True)
-        self.base_url, self.expected = base_url, expected
-        self.stop = threading.Event()
-        self.done = 0
-        self.failures = []
-
-    def run(self):
-        with requests.Session() as session:
-            while not self.stop.is_set():
-                for path, status in self.expected.items():
-                    try:
-                        response = session.get(self.base_url + path, timeout=10)
-                        if response.status_code != status:
-                            self.failures.append((path, response.status_code))
-                    except requests.RequestException as exc:
-                        self.failures.append((path, repr(exc)))
-                    self.done += 1
-
-
 def test_no_request_fails_during_a_reload(base_url, http, add_probe):
     add_probe()
     # Whatever the app answers at / (a page, a redirect), it must answer the same throughout.
-    load = Load(base_url, {"/": http.get("/").status_code, "/_devbox/health": 200})
-    load.start()
-    try:
+    expected = {"/": http.get("/").status_code, "/_devbox/health": 200}
+    with Load(base_url, list(expected)) as load:
         result = fab("reload")
-    finally:
-        load.stop.set()
-        load.join()
     assert result.returncode == 0, result.stderr
-    assert load.done >= 30  # the load really ran across the reload
-    assert load.failures == []
+    assert len(load.answers) >= 30  # the load really ran across the reload
+    assert [a for a in load.answers if a[1] != expected[a[0]]] == []
 
 
 def test_a_client_connected_before_a_reload_stays_served(connect_socket, add_probe):

@@ -62,15 +62,17 @@ def test_a_full_disk_is_a_clear_507_and_the_socket_ack_says_so(app, client, sock
     class FullConnection(sqlite3.Connection):
         def execute(self, sql, *args):
             if sql.startswith("INSERT"):
-                raise sqlite3.OperationalError("database or disk is full")
+                error = sqlite3.OperationalError("database or disk is full")
+                error.sqlite_errorname = "SQLITE_FULL"
+                raise error
             return super().execute(sql, *args)
 
     monkeypatch.setattr(notifications_db.sqlite3, "connect", lambda *a, **k: real_connect(*a, factory=FullConnection, **k))
     response = client.post("/notifications", data={"text": "no room"})
     assert response.status_code == 507
-    assert "disk is full, so nothing was stored" in response.get_data(as_text=True)
+    assert "disk is full or failing, so nothing was stored" in response.get_data(as_text=True)
     ack = socket_client.emit("notify", {"text": "no room"}, callback=True)
-    assert ack == {"ok": False, "error": "The server's disk is full, so nothing was stored; try again later."}
+    assert ack == {"ok": False, "error": "The server's disk is full or failing, so nothing was stored; try again later."}
 
 
 @pytest.fixture

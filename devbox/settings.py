@@ -52,7 +52,7 @@ PATH_KEYS = ("synced", "venv", "data", "logs", "config")
 # What an app without an `app` section gets: the layout of `gunicorn app:app`
 # run in app/, which is how most single-module Flask apps start.
 APP_DEFAULTS = {"folder": "app", "wsgi": "app:app", "requirements": "requirements.txt",
-                "static": {"folder": "static", "url": "/static/"}, "env": {}}
+                "static": {"folder": "static", "url": "/static/"}, "writable": [], "env": {}}
 
 # Every key devbox.yaml may have; None: any keys (the app's environment).
 SCHEMA = {
@@ -61,7 +61,8 @@ SCHEMA = {
     "dev_mode": {}, "memory": {}, "cpus": {}, "max_clients": {}, "max_body_size": {}, "wheelhouse": {},
     "boxes": {p: {} for p in PROVIDERS},
     "paths": {k: {} for k in PATH_KEYS},
-    "app": {"folder": {}, "wsgi": {}, "requirements": {}, "env": None, "static": {"folder": {}, "url": {}}},
+    "app": {"folder": {}, "wsgi": {}, "requirements": {}, "env": None, "static": {"folder": {}, "url": {}},
+            "writable": {}},
 }
 MOVED = {
     "paths.static": "the static folder is app.static.folder now (relative to app.folder)",
@@ -77,6 +78,8 @@ TAKEN_PORTS = {22: "SSH", 6379: "Redis"}
 # The names a browser on this machine uses for the devbox; allowed_hosts adds more.
 LOCAL_NAMES = ("localhost", "127.0.0.1", "[::1]")
 HOST_NAME = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\]"
+# Folders whose code the host runs, often as root: never writable by the guest.
+HOST_CODE = ("devbox", "provision", "tests", "bench", "requirements", ".ci", ".venv", ".git")
 # URL prefixes nginx keeps for devbox and Socket.IO.
 RESERVED_URLS = ("/_devbox/", "/socket.io/")
 # Relative, inside the repository: no leading "/", no "." or ".." parts.
@@ -197,8 +200,34 @@ def _app(raw: Any, root: Path) -> dict:
         # With the files it includes: what the guest's venv and the wheels follow.
         "requirement_files": requirement_files(root / folder / requirements, root),
         "static": {"folder": f"{folder}/{static}", "url": url},
+        "writable": _writable(app["writable"], folder, root),
         "env": {name: _env_value(name, value) for name, value in env.items()},
     }
+
+
+def _writable(value: Any, folder: str, root: Path) -> list[str]:
+    """The folders of the app the guest may write (the rest of the synced folder
+    is read-only for it), relative to the repository. Each lies inside the app's
+    folder, away from everything devbox itself runs on the host."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise SettingsError(f"app.writable: {value!r} is not a list; list folders relative to {folder}/, "
+                            "such as [instance, migrations]")
+    found = []
+    for entry in value:
+        relative = _text(entry, "app.writable", RELATIVE_PATH, f"use a folder relative to {folder}/, such as instance")
+        path = root / folder / relative
+        # A link could lead out of the app's folder, to files host root runs.
+        if path.exists() and not path.resolve().is_relative_to((root / folder).resolve()):
+            raise SettingsError(f"app.writable: {relative!r} leads outside {folder}/; list a real folder inside it")
+        if f"{folder}/{relative}".split("/")[0] in HOST_CODE:
+            raise SettingsError(f"app.writable: {folder}/{relative} is in {folder.split('/')[0]}/, code the host runs; "
+                                "keep writable folders in your app's folder")
+        if path.exists() and not path.is_dir():
+            raise SettingsError(f"app.writable: {relative!r} is a file; list folders only")
+        found.append(f"{folder}/{relative}")
+    return found
 
 
 def _env_value(name: Any, value: Any) -> str:

@@ -67,6 +67,9 @@ RequiredBy=ssh.service
 UNIT
 chroot "$root" systemctl enable ssh-host-keys.service ssh.service >/dev/null 2>&1
 
+# debugfs cannot be mounted in a container: no failed unit for it.
+chroot "$root" systemctl mask sys-kernel-debug.mount >/dev/null 2>&1
+
 # The provisioner configures nginx; the stock site would take port 80 meanwhile.
 rm -f "$root/etc/nginx/sites-enabled/default"
 
@@ -80,11 +83,32 @@ apt-get -qq clean -o RootDir="$root" 2>/dev/null || rm -rf "$root"/var/cache/apt
 rm -rf "$root"/var/lib/apt/lists/*
 
 echo '{"provider": "lxc", "version": "1.0.0"}' > "$work/metadata.json"
+# Unprivileged: the guest's root is uid 100000 on the host, and no mount made
+# read-only for it (the synced folder) can be made writable again from inside.
+# /sys is read-only, as systemd expects of a container (with it writable,
+# networkd waits for a udev that never comes).
 cat > "$work/lxc-config" <<'LXC'
 lxc.include = /usr/share/lxc/config/common.conf
+lxc.include = /usr/share/lxc/config/userns.conf
 lxc.arch = amd64
-lxc.apparmor.profile = unconfined
+lxc.idmap = u 0 100000 65536
+lxc.idmap = g 0 100000 65536
+lxc.mount.auto =
+lxc.mount.auto = proc:mixed sys:ro cgroup:mixed
 LXC
+# The guest's ids, shifted as the lxc-config maps them: vagrant-lxc's template
+# extracts the rootfs as host root, keeping these numbers. chown drops setuid
+# and setgid bits, so they are put back.
+python3 - "$root" <<'PY'
+import os, stat, sys
+for folder, dirs, files in os.walk(sys.argv[1]):
+    for path in [folder, *(os.path.join(folder, n) for n in files + [d for d in dirs if os.path.islink(os.path.join(folder, d))])]:
+        st = os.lstat(path)
+        if st.st_uid < 100000:
+            os.lchown(path, st.st_uid + 100000, st.st_gid + 100000)
+            if not stat.S_ISLNK(st.st_mode) and st.st_mode & (stat.S_ISUID | stat.S_ISGID):
+                os.chmod(path, stat.S_IMODE(st.st_mode))
+PY
 # vagrant-lxc's template strips two components: entries must be ./rootfs/...
 tar --numeric-owner -C "$work" -cf - ./rootfs | gzip -1 > "$work/rootfs.tar.gz"
 tar -C "$work" -cf "$work/devbox.box" metadata.json lxc-config rootfs.tar.gz

@@ -80,3 +80,13 @@ def test_a_network_that_is_down_stops_vagrant_up_with_the_fix(scratch):
     assert ("devbox: the lxc network (bridge dbxgone0 and its DHCP server) is down, after a reboot perhaps; "
             "run ./setup.sh, which restores it") in result.stderr
     assert "Importing base box" not in result.stdout
+
+
+def test_a_repository_folder_anyone_may_write_stops_vagrant_up(scratch):
+    # The guest's root can write there too, and host root runs what is in it.
+    folder = scratch()
+    (folder / "provision").chmod(0o777)
+    result = vagrant(folder, "up", "--provider=lxc")
+    assert result.returncode != 0
+    assert f"devbox: {folder / 'provision'} is writable by anyone, the guest included; chmod o-w it" in result.stderr
+    assert "Importing base box" not in result.stdout

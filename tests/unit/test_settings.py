@@ -24,7 +24,8 @@ def test_repository_settings_are_valid(raw):
     # The app's paths come out relative to the repository.
     assert settings["app"] == {"folder": "app", "wsgi": "notifications:create_app()",
                                "requirements": "app/requirements.txt", "requirement_files": ["app/requirements.txt"],
-                               "static": {"folder": "app/static", "url": "/static/"}, "env": {}}
+                               "static": {"folder": "app/static", "url": "/static/"},
+                               "writable": ["app/instance"], "env": {}}
 
 
 @pytest.mark.parametrize("worker", devbox_settings.WORKERS)
@@ -168,7 +169,8 @@ def test_an_app_without_settings_gets_the_layout_of_gunicorn_app_app(raw, tmp_pa
     del raw["app"]
     assert devbox_settings.validate(raw, root=tmp_path)["app"] == {
         "folder": "app", "wsgi": "app:app", "requirements": "app/requirements.txt",
-        "requirement_files": ["app/requirements.txt"], "static": {"folder": "app/static", "url": "/static/"}, "env": {}}
+        "requirement_files": ["app/requirements.txt"], "static": {"folder": "app/static", "url": "/static/"},
+        "writable": [], "env": {}}
 
 
 @pytest.mark.parametrize("target", ["app:app", "app:create_app()", "pkg.mod:make_app('dev', debug=False)",
@@ -202,6 +204,11 @@ def test_wsgi_targets_as_gunicorn_takes_them(raw, target):
     ({"env": {"X": "a\nb"}}, "app.env.X: contains a quote or a line break"),
     ({"env": {"X": [1]}}, "app.env.X: [1] is not a string or number"),
     ({"env": ["X=1"]}, "app.env: missing or not a mapping"),
+    ({"writable": "instance"}, "app.writable: 'instance' is not a list"),
+    ({"writable": ["../provision"]}, "app.writable: '../provision' is not valid"),
+    ({"writable": ["/etc"]}, "app.writable: '/etc' is not valid"),
+    ({"writable": ["notifications/__init__.py"]}, "app.writable: 'notifications/__init__.py' is a file"),
+    ({"folder": "tests/apps/plain", "writable": ["static"]}, "app.writable: tests/apps/plain/static is in tests/"),
 ])
 def test_a_bad_app_setting_names_the_key(raw, change, expected):
     raw["app"].update(change)
@@ -222,11 +229,22 @@ def test_devbox_app_stands_in_for_the_app_section(monkeypatch):
     assert devbox_settings.load()["app"] == {
         "folder": "tests/apps/plain", "wsgi": "app:app", "requirements": "tests/apps/plain/requirements.txt",
         "requirement_files": ["tests/apps/plain/requirements.txt"],
-        "static": {"folder": "tests/apps/plain/static", "url": "/static/"}, "env": {}}
+        "static": {"folder": "tests/apps/plain/static", "url": "/static/"}, "writable": [], "env": {}}
     monkeypatch.setenv("DEVBOX_APP", "no/such/app")
     with pytest.raises(SettingsError, match=r"^app.folder: 'no/such/app' is not a folder in the repository"):
         devbox_settings.load()
 
+
+def test_a_writable_folder_cannot_lead_out_of_the_app_by_a_link(raw, tmp_path):
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "requirements.txt").write_text("flask\n")
+    (tmp_path / "app" / "out").symlink_to(tmp_path / "provision", target_is_directory=True)
+    (tmp_path / "provision").mkdir()
+    raw["app"] = {"folder": "app", "writable": ["out", "instance"]}
+    with pytest.raises(SettingsError, match=r"^app.writable: 'out' leads outside app/"):
+        devbox_settings.validate(raw, tmp_path)
+    raw["app"]["writable"] = ["instance"]  # not made yet: the provider makes it
+    assert devbox_settings.validate(raw, tmp_path)["app"]["writable"] == ["app/instance"]
 
 
 @pytest.fixture

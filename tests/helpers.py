@@ -3,6 +3,7 @@
 import subprocess
 import sys
 import threading
+import time
 from contextlib import contextmanager
 
 import requests
@@ -77,18 +78,19 @@ def scratch_data(settings, conn):
 class Load(threading.Thread):
     """Requests to ``paths`` through the forwarded port in a loop until stopped;
     keeps each answer as (path, status, whether it is devbox's friendly page), or
-    (path, the exception, False)."""
+    (path, the exception, False), and in ``started`` when each request began."""
 
     def __init__(self, base_url, paths):
         super().__init__(daemon=True)
         self.base_url, self.paths = base_url, paths
         self.stop = threading.Event()
-        self.answers = []
+        self.answers, self.started = [], []
 
     def run(self):
         with requests.Session() as session:
             while not self.stop.is_set():
                 for path in self.paths:
+                    self.started.append(time.monotonic())
                     try:
                         response = session.get(self.base_url + path, timeout=10)
                         self.answers.append((path, response.status_code, 'id="devbox-unavailable"' in response.text))

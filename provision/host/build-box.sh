@@ -83,8 +83,8 @@ apt-get -qq clean -o RootDir="$root" 2>/dev/null || rm -rf "$root"/var/cache/apt
 rm -rf "$root"/var/lib/apt/lists/*
 
 echo '{"provider": "lxc", "version": "1.0.0"}' > "$work/metadata.json"
-# Unprivileged: the guest's root is uid 100000 on the host, and no mount made
-# read-only for it (the synced folder) can be made writable again from inside.
+# Unprivileged: the guest's root is uid 100000 on the host, which owns none of
+# the host's files, those of the synced folder included.
 # /sys is read-only, as systemd expects of a container (with it writable,
 # networkd waits for a udev that never comes).
 cat > "$work/lxc-config" <<'LXC'

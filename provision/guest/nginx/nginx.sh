@@ -15,9 +15,14 @@ changed=false
 # Each WebSocket client holds two connections in nginx (to it, and upstream);
 # those limits are global, so they are set in nginx.conf itself.
 connections=$((DEVBOX_MAX_CLIENTS * 2 + 256))
-if ! grep -Eq "^\s*worker_connections $connections;" "$main" || ! grep -q "^worker_rlimit_nofile $((connections * 2));" "$main"; then
+# No more files than the guest may have (a container cannot raise its hard
+# limit): above it nginx's setrlimit fails and its workers keep 1024.
+files=$((connections * 2))
+hard=$(ulimit -Hn)
+[[ $hard == unlimited || $files -le $hard ]] || files=$hard
+if ! grep -Eq "^\s*worker_connections $connections;" "$main" || ! grep -q "^worker_rlimit_nofile $files;" "$main"; then
   sed -i -E -e "s/^(\s*worker_connections) [0-9]+;/\1 $connections;/" -e "/^worker_rlimit_nofile /d" \
-    -e "s/^(worker_processes .*)$/\1\nworker_rlimit_nofile $((connections * 2));/" "$main"
+    -e "s/^(worker_processes .*)$/\1\nworker_rlimit_nofile $files;/" "$main"
   changed=true
 fi
 

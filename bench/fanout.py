@@ -54,18 +54,22 @@ POST, FIELD = "/notifications", "text"
 PING = b"\x81\x012"
 
 
-def crowd(base_url: str, count: int, commands, answers) -> None:
+def crowd(base_url: str, count: int, parent) -> None:
     """One load-generator process: ``count`` clients, answering pings while idle.
 
-    For each round token received on ``commands`` it reads raw bytes (server
-    frames are unmasked, so the text shows as is: no per-frame parsing) until
-    every client has the token, then answers the monotonic time the last one
-    got it and the CPU seconds this process spent on the round."""
+    For each round token received from ``parent`` (its end of a pipe) it reads
+    raw bytes (server frames are unmasked, so the text shows as is: no
+    per-frame parsing) until every client has the token, then answers the
+    monotonic time the last one got it and the CPU seconds this process spent
+    on the round."""
     clients, selector = [], selectors.DefaultSelector()
-    selector.register(commands, selectors.EVENT_READ, None)
+    selector.register(parent, selectors.EVENT_READ, None)
 
-    def serve(timeout, token=None, waiting=None, tails=None):
-        """Read what came; True when a command is waiting. Notes when clients got ``token``."""
+    def serve(timeout, token=None, waiting=None, tails=None, arrived=None):
+        """Read what came; True when the parent has sent something. A client of
+        ``waiting`` leaves it once ``token`` shows in its stream (when, goes to
+        ``arrived``); ``tails`` keeps each stream's last bytes, since the token
+        may straddle two reads."""
         command = False
         for key, _ in selector.select(timeout=timeout):
             i = key.data
@@ -79,9 +83,8 @@ def crowd(base_url: str, count: int, commands, answers) -> None:
                 seen = tails[i] + data
                 if token in seen:
                     waiting.discard(i)
-                    tails[i] = time.perf_counter()
-                else:
-                    tails[i] = seen[-len(token):]
+                    arrived.append(time.perf_counter())
+                tails[i] = seen[-len(token):]
         return command
 
     for batch in range(0, count, 100):  # pings keep coming while the rest connect
@@ -89,20 +92,19 @@ def crowd(base_url: str, count: int, commands, answers) -> None:
             selector.register(ws.sock, selectors.EVENT_READ, len(clients))
             clients.append(ws)
         serve(0)
-    answers.send("ready")
+    parent.send("ready")
     try:
         while True:
             while not serve(None):
                 pass
-            token = commands.recv()
+            token = parent.recv()
             if token is None:
                 return
-            # tails: what each client's stream ended with, until the token; then when it came.
-            waiting, tails = set(range(count)), [b""] * count
+            waiting, tails, arrived = set(range(count)), [b""] * count, []
             cpu, deadline = time.process_time(), time.perf_counter() + 30
             while waiting and time.perf_counter() < deadline:
-                serve(1, token, waiting, tails)
-            answers.send((None if waiting else max(tails), time.process_time() - cpu))
+                serve(1, token, waiting, tails, arrived)
+            parent.send((None if waiting else max(arrived), time.process_time() - cpu))
     finally:
         for ws in clients:
             ws.close()
@@ -115,28 +117,27 @@ def measure(base_url: str, count: int, rounds: int, post: str = POST, field: str
     if not 1 <= procs <= count:
         raise SystemExit(f"bench.fanout: {procs} generator processes for {count} clients; use 1 to {count}")
     context = multiprocessing.get_context("fork")
-    pipes, workers = [], []
+    pipes, workers = [], []  # our end of a pipe to each generator process
     for i in range(procs):
-        commands, their_commands = context.Pipe()
-        their_answers, answers = context.Pipe()
+        pipe, theirs = context.Pipe()
         share = count // procs + (i < count % procs)
-        worker = context.Process(target=crowd, args=(base_url, share, their_commands, answers), daemon=True)
+        worker = context.Process(target=crowd, args=(base_url, share, theirs), daemon=True)
         worker.start()
-        pipes.append((commands, their_answers))
+        pipes.append(pipe)
         workers.append(worker)
     try:
-        for commands, answers in pipes:
-            if not answers.poll(600) or answers.recv() != "ready":
+        for pipe in pipes:
+            if not pipe.poll(600) or pipe.recv() != "ready":
                 raise SystemExit("bench.fanout: a generator process did not connect its clients")
         samples, busy = [], []
         with requests.Session() as session:
             for n in range(rounds + 1):  # the first round warms up
                 token = f"fan-out {uuid.uuid4().hex[:12]}"
-                for commands, _ in pipes:
-                    commands.send(token.encode())
+                for pipe in pipes:
+                    pipe.send(token.encode())
                 started = time.perf_counter()
                 session.post(base_url + post, data={field: token}, allow_redirects=False, timeout=10)
-                results = [answers.recv() for _, answers in pipes]
+                results = [pipe.recv() for pipe in pipes]
                 if any(last is None for last, _ in results):
                     raise SystemExit(f"bench.fanout: some of {count} clients did not get a broadcast within 30 s")
                 took = max(last for last, _ in results) - started
@@ -144,8 +145,8 @@ def measure(base_url: str, count: int, rounds: int, post: str = POST, field: str
                     samples.append(took)
                     busy.append(max(cpu for _, cpu in results) / took)
     finally:
-        for commands, _ in pipes:
-            commands.send(None)
+        for pipe in pipes:
+            pipe.send(None)
         for worker in workers:
             worker.join(timeout=30)
     samples.sort()

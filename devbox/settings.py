@@ -214,15 +214,15 @@ def _writable(value: Any, folder: str, root: Path) -> list[str]:
     if not isinstance(value, list):
         raise SettingsError(f"app.writable: {value!r} is not a list; list folders relative to {folder}/, "
                             "such as [instance, migrations]")
-    found = []
+    found, top = [], folder.split("/")[0]
     for entry in value:
         relative = _text(entry, "app.writable", RELATIVE_PATH, f"use a folder relative to {folder}/, such as instance")
         path = root / folder / relative
         # A link could lead out of the app's folder, to files host root runs.
         if path.exists() and not path.resolve().is_relative_to((root / folder).resolve()):
             raise SettingsError(f"app.writable: {relative!r} leads outside {folder}/; list a real folder inside it")
-        if f"{folder}/{relative}".split("/")[0] in HOST_CODE:
-            raise SettingsError(f"app.writable: {folder}/{relative} is in {folder.split('/')[0]}/, code the host runs; "
+        if top in HOST_CODE:
+            raise SettingsError(f"app.writable: {folder}/{relative} is in {top}/, code the host runs; "
                                 "keep writable folders in your app's folder")
         if path.exists() and not path.is_dir():
             raise SettingsError(f"app.writable: {relative!r} is a file; list folders only")

@@ -75,6 +75,11 @@ def scratch_data(settings, conn):
         _restart(settings, conn)
 
 
+def main_pid(guest, settings):
+    """The app unit's main process in the guest: the gunicorn master."""
+    return guest.run(f"systemctl show -p MainPID --value {settings['name']}", hide=True).stdout.strip()
+
+
 class Load(threading.Thread):
     """Requests to ``paths`` through the forwarded port in a loop until stopped;
     keeps each answer as (path, status, whether it is devbox's friendly page), or

@@ -16,16 +16,20 @@ Vagrant::LXC::Driver.class_eval do
   alias_method :devbox_privileged_create, :create
   alias_method :devbox_privileged_share_folder, :share_folder
 
+  # (Driver#rootfs_path misreads the lxc.rootfs.path of lxc 3 and later.)
+  def devbox_rootfs
+    base_path.join("rootfs").to_s
+  end
+
   def create(*args)
     devbox_privileged_create(*args)
     @sudo_wrapper.run("chmod", "0711", base_path.to_s)
-    rootfs = base_path.join("rootfs").to_s # (Driver#rootfs_path misreads lxc 3+ configs)
-    @sudo_wrapper.run("chown", "--reference=#{rootfs}/etc", rootfs)
+    @sudo_wrapper.run("chown", "--reference=#{devbox_rootfs}/etc", devbox_rootfs)
   end
 
   def share_folder(host_path, guest_path, mount_options = nil)
     if Array(mount_options).include?("rw")
-      @sudo_wrapper.run("chown", "-R", "--reference=#{base_path.join("rootfs")}", host_path.to_s)
+      @sudo_wrapper.run("chown", "-R", "--reference=#{devbox_rootfs}", host_path.to_s)
     end
     devbox_privileged_share_folder(host_path, guest_path, mount_options)
   end

@@ -10,12 +10,8 @@ import uuid
 from devbox.host import guest as devbox_guest
 from devbox.host.guest import wait_for
 from devbox.settings import ROOT
-from tests.helpers import Load, fab, wait_for_app
+from tests.helpers import Load, fab, main_pid, wait_for_app
 from tests.stack.conftest import round_trip
-
-
-def main_pid(guest, settings):
-    return guest.run(f"systemctl show -p MainPID --value {settings['name']}", hide=True).stdout.strip()
 
 
 def test_a_killed_master_is_the_friendly_page_meanwhile_and_back_by_itself(base_url, http, guest, settings):

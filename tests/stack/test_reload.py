@@ -14,10 +14,10 @@ from bench import fanout
 from devbox.host.guest import wait_for
 from devbox.host.reload import expected_version
 from devbox.settings import ROOT
-from tests.helpers import Load, fab
+from tests.helpers import Load, fab, main_pid
+from tests.stack.conftest import round_trip
 
 PLAIN = "tests/apps/plain"  # the second app; the stack suite runs against it too
-from tests.stack.conftest import round_trip
 
 
 def test_edited_code_answers_after_fab_reload(http, add_probe, settings):
@@ -89,8 +89,7 @@ def test_back_to_back_reloads_leave_no_worker_on_old_code(connect_socket, http, 
         ws.close()  # retired workers may now finish at once
 
     def workers():
-        master = guest.run(f"systemctl show -p MainPID --value {settings['name']}", hide=True).stdout.strip()
-        return guest.run(f"ps -o pid= --ppid {master}", hide=True, warn=True).stdout.split()
+        return guest.run(f"ps -o pid= --ppid {main_pid(guest, settings)}", hide=True, warn=True).stdout.split()
 
     assert wait_for(lambda: len(workers()) == 1, timeout=45), workers()
     assert {http.get("/_devbox/health").json()["version"] for _ in range(10)} == {expected}

@@ -105,17 +105,19 @@ def provision(c):
     _vagrant("provision")
 
 
-@task
-def reload(c):
+@task(help={"rolling": "reload the app's instances one after another, each confirmed first (default: all at once)"})
+def reload(c, rolling=False):
     """Load code changes: the app reloaded gracefully, nginx re-rendered (nginx -t first); waits for the new code."""
     s = _settings()
     try:
-        elapsed, health = devbox_reload.reload_app(s, _connection(), nginx=True)
+        elapsed, health = devbox_reload.reload_app(s, _connection(), nginx=True, rolling=rolling)
     except devbox_reload.ReloadError as exc:
         if exc.log:
             print(exc.log, file=sys.stderr)
         raise Exit(f"devbox: {exc}", code=1) from None
-    print(f"new code answering at {devbox_settings.base_url(s)} after {elapsed:.2f}s (version {health['version']})")
+    every = f", all {s['instances']} instances" if s["instances"] > 1 else ""
+    print(f"new code answering at {devbox_settings.base_url(s)} after {elapsed:.2f}s "
+          f"(version {health['version']}{every})")
 
 
 @task(help={"quiet": f"seconds without a save that end a burst of saves (default {QUIET})"})
@@ -198,21 +200,27 @@ def status(c):
         return conn.run(command, hide=True, warn=True).stdout.strip()
 
     root, name, venv = s["paths"]["synced"], s["name"], s["paths"]["venv"]
-    active = guest(f"systemctl is-active nginx {name} {name}-refresh redis-server").split()
-    print(f"app       {active[1]}, {s['app']['wsgi']} in {s['app']['folder']}/, "
-          f"gunicorn {s['worker']} worker on 127.0.0.1:{s['app_port']}")
-    print(f"nginx     {active[0]}, {guest('/usr/sbin/nginx -v 2>&1')} on guest port {s['guest_port']} "
+    nginx, refresh, redis, *apps = guest(f"systemctl is-active nginx {name}-refresh redis-server "
+                                         f"{' '.join(s['app_units'])}").split()
+    print(f"app       {s['app']['wsgi']} in {s['app']['folder']}/, gunicorn {s['worker']} worker, "
+          f"{s['instances']} instance{'s' if s['instances'] > 1 else ''}")
+    for instance, (bind, active) in enumerate(zip(s["app_binds"], apps), start=1):
+        health = devbox_guest.health_or_none(url, devbox_guest.instance_path(instance))
+        answer = (f"{health['status']}, version {health['version']}, pid {health['pid']}" if health
+                  else "no answer")
+        print(f"  {s['app_units'][instance - 1]:<12} {active}, on {bind}: {answer}")
+    print(f"nginx     {nginx}, {guest('/usr/sbin/nginx -v 2>&1')} on guest port {s['guest_port']} "
           f"<- {s['host_ip']}:{s['host_port']}")
-    print(f"refresh   {active[2] if s['dev_mode'] else 'off (dev_mode: false)'}")
+    print(f"refresh   {refresh if s['dev_mode'] else 'off (dev_mode: false)'}")
     answers = guest("timeout 2 redis-cli ping 2>/dev/null") == "PONG"  # systemd says active for a hung one too
-    print(f"redis     {active[3]}, {'answers' if answers else 'does NOT answer'}, REDIS_URL for the app")
+    print(f"redis     {redis}, {'answers' if answers else 'does NOT answer'}, REDIS_URL for the app")
     requirements = shlex.quote(f"{root}/{s['app']['requirements']}")
     print(f"versions  {guest(f'{venv}/bin/python -c {shlex.quote(VERSIONS)} {requirements}')}")
 
 
 @task(help={"follow": "keep streaming new lines", "lines": "how many lines of each log to show first"})
 def logs(c, follow=False, lines=20):
-    """nginx access/error and app logs from the guest; --follow to stream them."""
+    """nginx access/error and app logs from the guest (each app line says its instance); --follow to stream them."""
     s = _settings()
     logs_dir = s["paths"]["logs"]
     files = " ".join(shlex.quote(f"{logs_dir}/{name}") for name in ("nginx-access.log", "nginx-error.log", "app.log"))

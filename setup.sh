@@ -2,8 +2,8 @@
 # One command from a bare Debian/Ubuntu machine (as root) to a running devbox:
 #   ./setup.sh              install, build the lxc box, bring the guest up
 #   ./setup.sh test [ARGS]  the same, then the whole test suite, and the stack suite
-#                           again under each other worker class and with a second
-#                           app (ARGS: only pytest ARGS)
+#                           again under each other worker class, with 3 app
+#                           instances and with a second app (ARGS: only pytest ARGS)
 #   ./setup.sh down         destroy the guest and take the host network down
 # Idempotent: on a machine that has everything it only checks, in seconds.
 set -euo pipefail
@@ -101,6 +101,9 @@ if [[ $command == test ]]; then
     say "stack tests ($worker worker)"
     switch DEVBOX_WORKER="$worker" && DEVBOX_WORKER=$worker "$py" -m pytest tests/stack || status=1
   done
+  # Production's topology: several app instances behind nginx's sticky balancing.
+  say "stack tests (3 app instances)"
+  switch DEVBOX_INSTANCES=3 && DEVBOX_INSTANCES=3 "$py" -m pytest tests/stack tests/demo/host/test_instances.py || status=1
   say "stack tests (the second app, $test_app)"
   switch DEVBOX_APP="$test_app" && DEVBOX_APP=$test_app "$py" -m pytest tests/stack || status=1
   say "back to the configured app and worker"

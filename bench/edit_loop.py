@@ -124,10 +124,11 @@ def preloading(settings, on: bool):
     """The app restarted with the master's preloading on or off, for the block."""
     conn = devbox_guest.connection()
     name = settings["name"]
-    dropin = f"/run/systemd/system/{name}.service.d/bench-no-preload.conf"
+    dropin = f"/run/systemd/system/{name}@.service.d/bench-no-preload.conf"
 
     def restart():
-        conn.run(f"sudo systemctl daemon-reload && sudo systemctl restart {name}", hide=True)
+        conn.run(f"sudo systemctl daemon-reload && sudo systemctl restart {' '.join(settings['app_units'])}",
+                 hide=True)
         url = devbox_settings.base_url(settings)
         if not devbox_guest.wait_for(lambda: (devbox_guest.health_or_none(url) or {}).get("status") == "ok", 30):
             raise SystemExit("bench: the app did not come back after a restart")

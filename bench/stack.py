@@ -11,8 +11,11 @@ nginx or gunicorn directly; Socket.IO round trips from bench.rtt, broadcast
 fan-out to 100 and 1000 clients from bench.fanout (--post and --field name the
 app's form that broadcasts). Last, the worker classes side by side: the guest
 is switched to each in turn (DEVBOX_WORKER, as the test runner does), run by
-run, and back to the configured one at the end. Any app: the static file
-measured is one written into its static folder for the run.
+run, and back to the configured one at the end; the same way 1, 2 and 4 app
+instances (dynamic req/s and fan-out), nginx to one instance on a unix socket
+and on TCP, and `fab reload` all at once and rolling with 3 instances. Any
+app: the static file measured is one written into its static folder for the
+run.
 Bounded: every load has a fixed duration and a fixed number of connections,
 and stays on loopback or inside the guest.
 """
@@ -87,29 +90,31 @@ class Bench:
 
     def http(self, path: str) -> dict:
         p = self.s
-        samples = self.side_by_side({
+        variants = {
             "through host port (nginx)": lambda: self.on_host(path),
             "guest -> nginx": lambda: self.in_guest(p["guest_port"], path),
-            "guest -> gunicorn": lambda: self.in_guest(p["app_port"], path),
-        })
+        }
+        if p["app_bind"] == "tcp":  # wrk speaks TCP only
+            variants["guest -> gunicorn"] = lambda: self.in_guest(p["app_port"], path)
+        samples = self.side_by_side(variants)
         return {name: {"rps_median": round(median([r["rps"] for r in runs])),
                        "failures": sum(r["non_2xx"] + r["socket_errors"] for r in runs)}
                 for name, runs in samples.items()}
 
     def rtt(self, count: int) -> dict:
         root, venv, port = self.s["paths"]["synced"], self.s["paths"]["venv"], self.s["app_port"]
-        samples = self.side_by_side({
-            "through host port": lambda: self.rtt_via_host(count),
-            "guest -> gunicorn": lambda: json.loads(self.guest.run(
+        variants = {"through host port": lambda: self.rtt_via_host(count)}
+        if self.s["app_bind"] == "tcp":
+            variants["guest -> gunicorn"] = lambda: json.loads(self.guest.run(
                 f"cd {root} && {venv}/bin/python -m bench.rtt http://127.0.0.1:{port} --count {count}",
-                hide=True).stdout),
-        })
+                hide=True).stdout)
+        samples = self.side_by_side(variants)
         return {name: {"median_ms": round(median([r["median_ms"] for r in runs]), 3),
                        "p99_ms": round(median([r["p99_ms"] for r in runs]), 3), "messages": count * self.runs}
                 for name, runs in samples.items()}
 
-    def reload_under_load(self, reloads: int) -> dict:
-        """`fab reload` ``reloads`` times while wrk loads the forwarded port; failures counted."""
+    def reload_under_load(self, reloads: int, rolling: bool = False) -> dict:
+        """`fab reload` (``--rolling``) ``reloads`` times while wrk loads the forwarded port; failures counted."""
         report = {}
 
         def load():
@@ -122,8 +127,8 @@ class Bench:
         times = []
         for _ in range(reloads):
             time.sleep(1)
-            result = subprocess.run([sys.executable, "-m", "fabric", "reload"], cwd=ROOT, capture_output=True,
-                                    text=True, check=True)
+            result = subprocess.run([sys.executable, "-m", "fabric", "reload", *(["--rolling"] if rolling else [])],
+                                    cwd=ROOT, capture_output=True, text=True, check=True)
             times.append(float(re.search(r"after ([\d.]+)s", result.stdout).group(1)))
         loader.join()
         return {"reloads": reloads, "median_s": round(median(times), 3), "max_s": round(max(times), 3),
@@ -136,7 +141,8 @@ class Bench:
         samples = []
         for _ in range(times):
             before = devbox_guest.health(self.base_url)["boot_id"]
-            master = self.guest.run(f"systemctl show -p MainPID --value {self.s['name']}", hide=True).stdout.strip()
+            master = self.guest.run(f"systemctl show -p MainPID --value {self.s['app_units'][0]}",
+                                    hide=True).stdout.strip()
             loader = subprocess.Popen(wrk_command(self.load_url + "/", 4).split(), stdout=subprocess.DEVNULL)
             time.sleep(1)
             started = time.monotonic()
@@ -152,18 +158,27 @@ class Bench:
             loader.wait()
         return {"runs": times, "median_s": round(median(samples), 2), "max_s": round(max(samples), 2)}
 
-    def switch_worker(self, worker: str) -> None:
-        """Re-provision the guest with ``worker``; returns once the app answers under it."""
-        subprocess.run(["vagrant", "provision"], cwd=ROOT, env={**os.environ, "DEVBOX_WORKER": worker},
-                       capture_output=True, check=True)
-        url = self.base_url
+    def switch(self, **overrides: str | None) -> dict:
+        """Re-provision the guest with these variables standing in for settings (DEVBOX_WORKER=...,
+        as the test runner does; None: the configured value); returns the settings it then runs,
+        once every app instance answers under them."""
+        for name, value in overrides.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        subprocess.run(["vagrant", "provision"], cwd=ROOT, capture_output=True, check=True)
+        settings = devbox_settings.load()
 
         def running():
-            health = devbox_guest.health_or_none(url) or {}
-            return health.get("worker") == worker and health.get("status") == "ok"
+            healths = [devbox_guest.health_or_none(self.base_url, devbox_guest.instance_path(i))
+                       for i in range(1, settings["instances"] + 1)]
+            return all(h and h["worker"] == settings["worker"] and h["status"] == "ok" for h in healths)
 
         if not devbox_guest.wait_for(running, 60):
-            raise SystemExit(f"bench: the {worker} worker did not answer at {url}; see fab logs")
+            raise SystemExit(f"bench: the app did not answer at {self.base_url} after switching to {overrides}; "
+                             "see fab logs")
+        return settings
 
     def rtt_via_host(self, count: int) -> dict:
         return json.loads(subprocess.run([sys.executable, "-m", "bench.rtt", self.base_url, "--count", str(count)],
@@ -175,7 +190,7 @@ class Bench:
         try:
             for _ in range(self.runs):
                 for worker in workers:
-                    self.switch_worker(worker)
+                    self.switch(DEVBOX_WORKER=worker)
                     run = {"dynamic_rps": self.on_host("/")["rps"]}
                     rtt = self.rtt_via_host(messages)
                     run.update(rtt_median_ms=rtt["median_ms"], rtt_p99_ms=rtt["p99_ms"])
@@ -184,11 +199,53 @@ class Bench:
                         run.update({f"fanout_{n}_{q}_ms": spread[f"{q}_ms"] for q in ("median", "p99")})
                     runs[worker].append(run)
         finally:
-            self.switch_worker(self.s["worker"])
+            self.switch(DEVBOX_WORKER=None)
         result = {w: {key: round(median([run[key] for run in rs]), 3) for key in rs[0]} for w, rs in runs.items()}
         for figures in result.values():
             figures["dynamic_rps"] = round(figures["dynamic_rps"])
         return result
+
+    def scaling(self, counts: list[int], clients: list[int], rounds: int, form: tuple[str, str]) -> dict:
+        """Dynamic req/s and broadcast fan-out through 8001 at each number of app instances,
+        interleaved run by run. A fan-out that completes lost no message: each client must
+        get every broadcast."""
+        runs = {n: [] for n in counts}
+        try:
+            for _ in range(self.runs):
+                for n in counts:
+                    self.switch(DEVBOX_INSTANCES=str(n))
+                    run = {"dynamic_rps": self.on_host("/")["rps"]}
+                    for c in clients:
+                        spread = fanout.measure(self.load_url, c, rounds, *form, procs=2 if c > 2000 else 1)
+                        run.update({f"fanout_{c}_{q}_ms": spread[f"{q}_ms"] for q in ("median", "p99")})
+                    runs[n].append(run)
+        finally:
+            self.switch(DEVBOX_INSTANCES=None)
+        return {n: {key: round(median([run[key] for run in rs]), 1) for key in rs[0]} for n, rs in runs.items()}
+
+    def binds(self, messages: int) -> dict:
+        """Socket.IO round trip and dynamic req/s through 8001 with nginx reaching one
+        instance on a unix socket and on TCP, interleaved run by run."""
+        runs = {bind: [] for bind in devbox_settings.APP_BINDS}
+        try:
+            for _ in range(self.runs):
+                for bind in runs:
+                    self.switch(DEVBOX_APP_BIND=bind, DEVBOX_INSTANCES="1")
+                    rtt = self.rtt_via_host(messages)
+                    runs[bind].append({"rtt_median_ms": rtt["median_ms"], "rtt_p99_ms": rtt["p99_ms"],
+                                       "dynamic_rps": self.on_host("/")["rps"]})
+        finally:
+            self.switch(DEVBOX_APP_BIND=None, DEVBOX_INSTANCES=None)
+        return {b: {key: round(median([run[key] for run in rs]), 3) for key in rs[0]} for b, rs in runs.items()}
+
+    def reload_modes(self, instances: int, reloads: int) -> dict:
+        """`fab reload` all at once and `--rolling`, under load, with ``instances`` instances."""
+        try:
+            self.switch(DEVBOX_INSTANCES=str(instances))
+            return {"instances": instances,
+                    **{mode: self.reload_under_load(reloads, rolling=mode == "rolling") for mode in ("all", "rolling")}}
+        finally:
+            self.switch(DEVBOX_INSTANCES=None)
 
     def timed(self, command: list[str], times: int) -> dict:
         samples = []
@@ -207,21 +264,24 @@ def table(r: dict, port: int) -> str:
     host, nginx, app = "through host port (nginx)", "guest -> nginx", "guest -> gunicorn"
     via = f"via {port}"
     rows = []
+    # gunicorn direct only with app_bind: tcp (wrk and bench.rtt speak TCP).
     if "static" in r:
         st = r["static"]
+        flask = (f"; {st[app]['rps_median']} Flask in guest", f"nginx via host port / Flask: "
+                 f"{ratio(st[host]['rps_median'], st[app]['rps_median'])}") if app in st else ("", "")
         rows.append((f"static {STATIC_PROBE} (1.5 kB), req/s", f"{st[host]['rps_median']} {via} (nginx); "
-                     f"{st[nginx]['rps_median']} nginx in guest; {st[app]['rps_median']} Flask in guest",
-                     f"nginx via host port / Flask: {ratio(st[host]['rps_median'], st[app]['rps_median'])}"))
+                     f"{st[nginx]['rps_median']} nginx in guest{flask[0]}", flask[1]))
     if "dynamic" in r:
         dy = r["dynamic"]
-        rows.append(("dynamic /, req/s", f"{dy[host]['rps_median']} {via}; {dy[nginx]['rps_median']} nginx in guest; "
-                     f"{dy[app]['rps_median']} gunicorn direct",
-                     f"{via} / direct: {ratio(dy[host]['rps_median'], dy[app]['rps_median'])}"))
+        direct = (f"; {dy[app]['rps_median']} gunicorn direct", f"{via} / direct: "
+                  f"{ratio(dy[host]['rps_median'], dy[app]['rps_median'])}") if app in dy else ("", "")
+        rows.append(("dynamic /, req/s", f"{dy[host]['rps_median']} {via}; {dy[nginx]['rps_median']} nginx in guest"
+                     f"{direct[0]}", direct[1]))
     if "rtt" in r:
-        through, direct = r["rtt"]["through host port"], r["rtt"]["guest -> gunicorn"]
-        rows.append(("Socket.IO round trip, ms", f"median {through['median_ms']} / p99 {through['p99_ms']} {via}; "
-                     f"median {direct['median_ms']} / p99 {direct['p99_ms']} direct",
-                     f"{via} / direct (median): {ratio(through['median_ms'], direct['median_ms'])}"))
+        through, direct = r["rtt"]["through host port"], r["rtt"].get("guest -> gunicorn")
+        rows.append(("Socket.IO round trip, ms", f"median {through['median_ms']} / p99 {through['p99_ms']} {via}"
+                     + (f"; median {direct['median_ms']} / p99 {direct['p99_ms']} direct" if direct else ""),
+                     f"{via} / direct (median): {ratio(through['median_ms'], direct['median_ms'])}" if direct else ""))
     if "reload" in r:
         rl = r["reload"]
         rows.append(("fab reload -> new code, under load", f"median {rl['median_s']} s, max {rl['max_s']} s over {rl['reloads']}",
@@ -234,6 +294,19 @@ def table(r: dict, port: int) -> str:
     for f in r.get("fanout", []):
         rows.append((f"broadcast to {f['clients']} clients, until all have it",
                      f"median {f['median_ms']} ms, p99 {f['p99_ms']} ms over {f['rounds']} messages", ""))
+    if "binds" in r:
+        unix, tcp = r["binds"]["unix"], r["binds"]["tcp"]
+        rows.append(("Socket.IO round trip via 8001, nginx to one instance on a unix socket / on TCP, ms",
+                     f"median {unix['rtt_median_ms']} / {tcp['rtt_median_ms']}, p99 {unix['rtt_p99_ms']} / "
+                     f"{tcp['rtt_p99_ms']}; dynamic / {unix['dynamic_rps']:.0f} / {tcp['dynamic_rps']:.0f} req/s",
+                     f"unix / TCP (median): {ratio(unix['rtt_median_ms'], tcp['rtt_median_ms'])}"))
+    if "reload_modes" in r:
+        rm = r["reload_modes"]
+        for mode, label in (("all", "all at once"), ("rolling", "--rolling")):
+            m = rm[mode]
+            rows.append((f"fab reload {label}, {rm['instances']} instances, under load",
+                         f"median {m['median_s']} s, max {m['max_s']} s over {m['reloads']}",
+                         f"{m['failed_requests']} failed of ~{m['requests_during']} requests"))
     if "up" in r:
         rows.append(("vagrant up, box cached, guest halted", f"median {r['up']['median_s']} s", ""))
     lines = ["| measure | figures | ratio / result |", "|---|---|---|"]
@@ -246,6 +319,16 @@ def table(r: dict, port: int) -> str:
         lines += [f"| {name} | {v['dynamic_rps']} ({ratio(v['dynamic_rps'], first['dynamic_rps'])}) "
                   f"| {v['rtt_median_ms']} / {v['rtt_p99_ms']} | {v['fanout_100_median_ms']} / {v['fanout_100_p99_ms']} "
                   f"| {v['fanout_1000_median_ms']} / {v['fanout_1000_p99_ms']} |" for name, v in w.items()]
+    if r.get("scaling"):
+        sc = r["scaling"]
+        one = sc[min(sc)]
+        clients = sorted({int(k.split("_")[1]) for k in one if k.startswith("fanout_")})
+        lines += ["", f"| instances, all {via} | dynamic /, req/s | "
+                  + " | ".join(f"broadcast to {c}, median / p99 ms" for c in clients) + " |",
+                  "|---|---|" + "---|" * len(clients)]
+        lines += [f"| {n} | {v['dynamic_rps']:.0f} ({ratio(v['dynamic_rps'], one['dynamic_rps'])}) | "
+                  + " | ".join(f"{v[f'fanout_{c}_median_ms']} / {v[f'fanout_{c}_p99_ms']}" for c in clients) + " |"
+                  for n, v in sorted(sc.items())]
     return "\n".join(lines)
 
 
@@ -259,9 +342,13 @@ def main(argv=None):
     parser.add_argument("--workers", default=",".join(devbox_settings.WORKERS),
                         help="worker classes to compare, comma-separated ('' to skip; default: all)")
     parser.add_argument("--only", help="comma-separated subset of: static,dynamic,rtt,reload,fanout,provision,crash,"
-                                       "workers")
+                                       "workers,scaling,binds,reload_modes")
     parser.add_argument("--post", default=fanout.POST, help=f"the app's form that broadcasts (default {fanout.POST})")
     parser.add_argument("--field", default=fanout.FIELD, help=f"its text field (default {fanout.FIELD})")
+    parser.add_argument("--instances", default="1,2,4", help="app instances to compare (default 1,2,4)")
+    parser.add_argument("--clients", default="1000",
+                        help="fan-out clients at each number of instances (default 1000; 10000 needs max_clients "
+                             "above it in devbox.yaml)")
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args(argv)
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)  # a descriptor per fan-out client
@@ -283,6 +370,10 @@ def main(argv=None):
         "provision": lambda: bench.timed(["vagrant", "provision"], args.runs),
         "crash": lambda: bench.crash_recovery(max(5, args.runs)),
         "workers": lambda: bench.workers(workers, args.messages, 10, (args.post, args.field)) if workers else {},
+        "scaling": lambda: bench.scaling([int(n) for n in args.instances.split(",")],
+                                         [int(c) for c in args.clients.split(",")], 10, (args.post, args.field)),
+        "binds": lambda: bench.binds(args.messages),
+        "reload_modes": lambda: bench.reload_modes(3, args.reloads),
     }
     only = args.only.split(",") if args.only else list(measures)
     if set(only) - set(measures):

@@ -57,7 +57,7 @@ APP_DEFAULTS = {"folder": "app", "wsgi": "app:app", "requirements": "requirement
 # Every key devbox.yaml may have; None: any keys (the app's environment).
 SCHEMA = {
     "name": {}, "host_ip": {}, "lan": {}, "allowed_hosts": {}, "host_port": {}, "guest_port": {}, "app_port": {},
-    "worker": {},
+    "app_bind": {}, "instances": {}, "worker": {},
     "dev_mode": {}, "memory": {}, "cpus": {}, "max_clients": {}, "max_body_size": {}, "wheelhouse": {},
     "boxes": {p: {} for p in PROVIDERS},
     "paths": {k: {} for k in PATH_KEYS},
@@ -80,6 +80,12 @@ LOCAL_NAMES = ("localhost", "127.0.0.1", "[::1]")
 HOST_NAME = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\]"
 # Folders whose code the host runs, often as root: never writable by the guest.
 HOST_CODE = ("devbox", "provision", "tests", "bench", "requirements", ".ci", ".venv", ".git")
+# How nginx reaches each app instance: a unix socket in a folder only the app
+# and nginx may enter, or (one instance only) a TCP port on the guest's loopback.
+APP_BINDS = ("unix", "tcp")
+MAX_INSTANCES = 16
+# The cookie nginx pins a browser to one app instance with (instances > 1).
+ROUTE_COOKIE = "devbox_route"
 # URL prefixes nginx keeps for devbox and Socket.IO.
 RESERVED_URLS = ("/_devbox/", "/socket.io/")
 # Relative, inside the repository: no leading "/", no "." or ".." parts.
@@ -246,6 +252,21 @@ def _env_value(name: Any, value: Any) -> str:
     return text
 
 
+def _instances(raw: dict, s: dict) -> tuple[int, str]:
+    """How many app instances, and how nginx reaches them."""
+    instances = raw.get("instances", 1)
+    if not isinstance(instances, int) or isinstance(instances, bool) or not 1 <= instances <= MAX_INSTANCES:
+        raise SettingsError(f"instances: {instances!r} is not a number from 1 to {MAX_INSTANCES}; "
+                            "use 1, or one per core for production's topology")
+    bind = raw.get("app_bind", "unix")
+    if bind not in APP_BINDS:
+        raise SettingsError(f"app_bind: {bind!r} is not unix or tcp; use unix (or tcp for app_port)")
+    if bind == "tcp" and instances > 1:
+        raise SettingsError(f"app_bind: tcp serves one instance on app_port, and instances is {instances}; "
+                            "use app_bind: unix for several")
+    return instances, bind
+
+
 def validate(raw: Any, root: Path = ROOT) -> dict:
     """Return a checked copy of the settings, or raise SettingsError naming the first bad key."""
     raw = _mapping(raw, "devbox.yaml")
@@ -291,6 +312,14 @@ def validate(raw: Any, root: Path = ROOT) -> dict:
         if s[key] in TAKEN_PORTS:
             raise SettingsError(f"{key}: {s[key]} is {TAKEN_PORTS[s[key]]}'s in the guest; use another, such as "
                                 f"{ {'guest_port': 5000, 'app_port': 5001}[key] }")
+    s["instances"], s["app_bind"] = _instances(raw, s)
+    # The app unit is a template: one gunicorn per instance, each with one worker.
+    s["app_units"] = [f"{s['name']}@{i}.service" for i in range(1, s["instances"] + 1)]
+    s["route_cookie"] = ROUTE_COOKIE
+    s["app_socket_dir"] = f"/run/{s['name']}-app"
+    pattern = (f"unix:{s['app_socket_dir']}/{{}}.sock" if s["app_bind"] == "unix" else f"127.0.0.1:{s['app_port']}")
+    s["app_bind_unit"] = pattern.format("%i")  # systemd puts the instance number in
+    s["app_binds"] = [pattern.format(i) for i in range(1, s["instances"] + 1)]
     worker = need("worker")
     if worker not in WORKERS:
         raise SettingsError(f"worker: {worker!r} is not supported; use one of {', '.join(WORKERS)}")
@@ -332,13 +361,40 @@ def validate(raw: Any, root: Path = ROOT) -> dict:
     return s
 
 
+def _override_worker(raw: dict, value: str) -> None:
+    if value not in WORKERS:
+        raise SettingsError(f"DEVBOX_WORKER: {value!r} is not a worker; use one of {', '.join(WORKERS)} or unset it")
+    raw["worker"] = value
+
+
+def _override_instances(raw: dict, value: str) -> None:
+    if not value.isdigit():
+        raise SettingsError(f"DEVBOX_INSTANCES: {value!r} is not a number; use 1 to {MAX_INSTANCES} or unset it")
+    raw["instances"] = int(value)
+
+
+# Variable -> what it does to the raw settings: $DEVBOX_WORKER for `worker`,
+# $DEVBOX_APP (a folder) for the whole `app` section with the default app
+# settings, $DEVBOX_INSTANCES for `instances`, $DEVBOX_APP_BIND for `app_bind`.
+OVERRIDES = {
+    "DEVBOX_WORKER": _override_worker,
+    "DEVBOX_APP": lambda raw, value: raw.update(app={"folder": value}),
+    "DEVBOX_INSTANCES": _override_instances,
+    "DEVBOX_APP_BIND": lambda raw, value: raw.update(app_bind=value),
+}
+
+
+def overrides() -> dict[str, str]:
+    """The variables of :data:`OVERRIDES` set here: the guest must be provisioned with the same."""
+    return {name: os.environ[name] for name in OVERRIDES if os.environ.get(name)}
+
+
 def load(path: str | os.PathLike | None = None) -> dict:
     """Read and check the settings file (``$DEVBOX_SETTINGS`` or ``devbox.yaml`` at the repo root).
 
-    Two variables stand in for a setting without editing the file; the test
-    runner uses them to try every worker class and a second app:
-    ``$DEVBOX_WORKER`` for ``worker``, and ``$DEVBOX_APP`` (a folder) for the
-    whole ``app`` section, with the default app settings.
+    Variables stand in for a setting without editing the file (:data:`OVERRIDES`);
+    the test runner uses them to try every worker class, a second app and
+    several instances. The guest is provisioned with the same ones.
     """
     path = Path(path or os.environ.get("DEVBOX_SETTINGS") or DEFAULT_FILE)
     try:
@@ -350,13 +406,8 @@ def load(path: str | os.PathLike | None = None) -> dict:
         where = f" at line {mark.line + 1}" if mark else ""
         raise SettingsError(f"{path}: not valid YAML{where}; fix the syntax there") from None
     if isinstance(raw, dict):
-        worker, app = os.environ.get("DEVBOX_WORKER"), os.environ.get("DEVBOX_APP")
-        if worker:
-            if worker not in WORKERS:
-                raise SettingsError(f"DEVBOX_WORKER: {worker!r} is not a worker; use one of {', '.join(WORKERS)} or unset it")
-            raw["worker"] = worker
-        if app:
-            raw["app"] = {"folder": app}
+        for variable, value in overrides().items():
+            OVERRIDES[variable](raw, value)
     return validate(raw)
 
 
@@ -400,7 +451,8 @@ def main(argv: list[str]) -> int:
         if "--shell" in argv:
             print(shell_exports(settings))
         if "--json" in argv:
-            print(json.dumps(settings))
+            # The Vagrantfile hands the overrides to the guest's provisioner.
+            print(json.dumps({**settings, "overrides": overrides()}))
         for key in (k for k in argv if not k.startswith("--")):
             print(lookup(settings, key))
     except SettingsError as exc:

@@ -16,7 +16,7 @@ from devbox.host import browser as devbox_browser
 from devbox.host import guest as devbox_guest
 from devbox.host.watch import RELOAD, classify
 from devbox.settings import ROOT
-from tests.helpers import fab, scratch_data
+from tests.helpers import fab, instances, scratch_data
 
 
 @pytest.fixture(scope="session")
@@ -38,6 +38,18 @@ def devbox(settings):
     with scratch_data(settings, conn):
         yield conn
     conn.close()
+
+
+@pytest.fixture(scope="module")
+def scaled(devbox, settings):
+    """The settings of a guest running several app instances, for this module's
+    tests: as configured when that is two or more, else three meanwhile
+    (switched back after the module)."""
+    if settings["instances"] >= 2:
+        yield settings
+        return
+    with instances(settings, devbox, 3) as several:
+        yield several
 
 
 @pytest.fixture(scope="session")

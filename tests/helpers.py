@@ -1,5 +1,6 @@
 """Small helpers for the tests that reach the guest."""
 
+import os
 import subprocess
 import sys
 import threading
@@ -8,6 +9,7 @@ from contextlib import contextmanager
 
 import requests
 
+from devbox import settings as devbox_settings
 from devbox.host import guest as devbox_guest
 from devbox.settings import ROOT, base_url
 
@@ -28,22 +30,25 @@ def pinned(worker, package):
 
 
 def wait_for_app(settings, timeout=30):
-    """Wait until devbox's health says the app loaded; returns the health."""
+    """Wait until every app instance's own health, through the forwarded port, says the app loaded."""
     url = base_url(settings)
-    health = devbox_guest.wait_for(lambda: (devbox_guest.health_or_none(url) or {}).get("status") == "ok"
-                                   and devbox_guest.health(url), timeout=timeout)
-    assert health, f"the app at {url} did not come back within {timeout}s"
-    return health
+
+    def all_up():
+        healths = [devbox_guest.health_or_none(url, devbox_guest.instance_path(i))
+                   for i in range(1, settings["instances"] + 1)]
+        return all(h and h["status"] == "ok" for h in healths)
+
+    assert devbox_guest.wait_for(all_up, timeout=timeout), f"the app at {url} did not come back within {timeout}s"
 
 
 def _scratch_paths(settings):
     name = settings["name"]
-    return (f"{settings['paths']['data']}-test", f"/run/systemd/system/{name}.service.d/test-data.conf",
+    return (f"{settings['paths']['data']}-test", f"/run/systemd/system/{name}@.service.d/test-data.conf",
             f"/run/{name}-test.env")
 
 
 def _restart(settings, conn):
-    conn.run(f"sudo systemctl daemon-reload && sudo systemctl restart {settings['name']}", hide=True)
+    conn.run(f"sudo systemctl daemon-reload && sudo systemctl restart {units(settings)}", hide=True)
     wait_for_app(settings)
 
 
@@ -75,24 +80,32 @@ def scratch_data(settings, conn):
         _restart(settings, conn)
 
 
-def main_pid(guest, settings):
-    """The app unit's main process in the guest: the gunicorn master."""
-    return guest.run(f"systemctl show -p MainPID --value {settings['name']}", hide=True).stdout.strip()
+def units(settings):
+    """Every app instance's unit, for one systemctl command."""
+    return " ".join(settings["app_units"])
+
+
+def main_pid(guest, settings, instance=1):
+    """An app instance's main process in the guest: its gunicorn master."""
+    unit = settings["app_units"][instance - 1]
+    return guest.run(f"systemctl show -p MainPID --value {unit}", hide=True).stdout.strip()
 
 
 class Load(threading.Thread):
-    """Requests to ``paths`` through the forwarded port in a loop until stopped;
+    """Requests to ``paths`` through the forwarded port in a loop until stopped
+    (with ``cookies``, such as another session's, to keep to its app instance);
     keeps each answer as (path, status, whether it is devbox's friendly page), or
     (path, the exception, False), and in ``started`` when each request began."""
 
-    def __init__(self, base_url, paths):
+    def __init__(self, base_url, paths, cookies=None):
         super().__init__(daemon=True)
-        self.base_url, self.paths = base_url, paths
+        self.base_url, self.paths, self.cookies = base_url, paths, cookies
         self.stop = threading.Event()
         self.answers, self.started = [], []
 
     def run(self):
         with requests.Session() as session:
+            session.cookies.update(self.cookies or {})  # nginx's route cookie: the same app instance
             while not self.stop.is_set():
                 for path in self.paths:
                     self.started.append(time.monotonic())
@@ -109,3 +122,30 @@ class Load(threading.Thread):
     def __exit__(self, *exc):
         self.stop.set()
         self.join()
+
+
+@contextmanager
+def instances(settings, conn, count):
+    """The guest runs ``count`` app instances meanwhile, as after `DEVBOX_INSTANCES=count
+    fab provision` (set here too, for fab and the settings); then as before."""
+    os.environ["DEVBOX_INSTANCES"] = str(count)
+    try:
+        scaled = devbox_settings.load()
+        conn.run(devbox_guest.provision_command(scaled, "app", "nginx"), hide=True)
+        wait_for_app(scaled)
+        yield scaled
+    finally:
+        del os.environ["DEVBOX_INSTANCES"]
+        conn.run(devbox_guest.provision_command(settings, "app", "nginx"), hide=True)
+        wait_for_app(settings)
+
+
+def session_on(base_url, instance, tries=200):
+    """A requests session that nginx keeps to app instance ``instance`` (by the cookie
+    it hands a new client), found by starting new ones until one lands there."""
+    for _ in range(tries):
+        session = requests.Session()
+        if session.get(base_url + "/_devbox/health", timeout=10).json()["instance"] == instance:
+            return session
+        session.close()
+    raise AssertionError(f"no new client landed on instance {instance} in {tries} tries")

@@ -12,6 +12,9 @@ gunicorn's eventlet worker monkey-patches in the master already (when it
 loads the worker class, before these hooks run), and gthread patches nothing.
 gevent patches only in each worker, after the fork; libraries imported
 unpatched in the master would keep blocking calls, so gevent gets no preload.
+
+With several instances (``instances``) all write the same log files: each line
+says which instance wrote it.
 """
 
 import importlib
@@ -19,9 +22,25 @@ import os
 import sys
 from pathlib import Path
 
+from gunicorn import glogging
+from gunicorn.config import AccessLogFormat
+
 # Where workers record what to preload; set by the app unit (a cache folder
 # systemd gives the app's user), or unset: no preloading.
 RECORD = os.environ.get("DEVBOX_PRELOAD_RECORD")
+
+
+# Set by the app unit: this gunicorn's instance number.
+INSTANCE = os.environ.get("DEVBOX_INSTANCE")
+TAG = f"[app {INSTANCE}] " if INSTANCE else ""
+access_log_format = TAG + AccessLogFormat.default
+
+
+class Logger(glogging.Logger):
+    error_fmt = TAG + glogging.Logger.error_fmt
+
+
+logger_class = Logger
 
 
 def preload(server) -> None:

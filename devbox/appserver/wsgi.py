@@ -83,6 +83,8 @@ class Devbox:
 
     def __init__(self, target: str, app_dir: Path, static_dir: Path, worker: str, record: Path | None = None):
         self.target, self.worker, self.folder = target, worker, str(app_dir)
+        # Which of the app's gunicorns (the app unit's instance number), or None outside one.
+        self.instance = int(os.environ["DEVBOX_INSTANCE"]) if os.environ.get("DEVBOX_INSTANCE", "").isdigit() else None
         self.boot_id = uuid.uuid4().hex
         self.version = appcode.version(app_dir, static_dir)
         self.app, self.error = None, None
@@ -98,7 +100,8 @@ class Devbox:
 
     def health(self) -> dict:
         body = {"status": "error" if self.error else "ok", "version": self.version, "boot_id": self.boot_id,
-                "pid": os.getpid(), "worker": self.worker, "app": self.target, "folder": self.folder}
+                "pid": os.getpid(), "worker": self.worker, "app": self.target, "folder": self.folder,
+                "instance": self.instance}
         if self.error:
             body["error"] = self.error
         return body

@@ -7,7 +7,6 @@ module work with no guest and no Vagrant installed.
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import shutil
 import subprocess
@@ -15,6 +14,7 @@ import time
 import urllib.error
 import urllib.request
 
+from devbox import settings as devbox_settings
 from devbox.settings import ROOT
 
 
@@ -66,12 +66,12 @@ def connection():
 def provision_command(settings: dict, *steps: str) -> str:
     """The command that runs provisioning steps in the guest, as root.
 
-    What stands in for a setting on the host ($DEVBOX_WORKER, $DEVBOX_APP) is
-    passed along, so the guest renders for the same worker and app.
+    What stands in for a setting on the host ($DEVBOX_WORKER and the like) is
+    passed along, so the guest renders for the same worker, app and instances.
     """
     root = settings["paths"]["synced"]
-    env = {"DEVBOX_ROOT": root, "DEVBOX_WORKER": settings["worker"], "DEVBOX_APP": os.environ.get("DEVBOX_APP")}
-    assignments = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items() if v)
+    env = {"DEVBOX_ROOT": root, **devbox_settings.overrides()}
+    assignments = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
     return f"sudo {assignments} bash {shlex.quote(root + '/provision/guest/provision.sh')} {' '.join(steps)}"
 
 
@@ -86,16 +86,22 @@ def wait_for(predicate, timeout: float = 10.0, interval: float = 0.02):
     return None
 
 
-def health(base_url: str, timeout: float = 2.0) -> dict:
+def instance_path(instance: int) -> str:
+    """Where nginx answers one app instance's health, past its balancer."""
+    return f"/_devbox/instances/{instance}/health"
+
+
+def health(base_url: str, timeout: float = 2.0, path: str = "/_devbox/health") -> dict:
     """devbox's health of the app's process (/_devbox/health) through ``base_url``.
 
     ``status`` is ``ok``, or ``error`` when the app's code failed to load (then
     ``error`` says what failed); ``version`` and ``boot_id`` say which code the
     worker runs. Raises OSError when nothing answers it: the guest is down, or
-    the app is restarting and nginx shows its friendly page.
+    the app is restarting and nginx shows its friendly page. ``path``: another
+    health, such as one instance's (:func:`instance_path`).
     """
     try:
-        with DIRECT.open(f"{base_url}/_devbox/health", timeout=timeout) as response:
+        with DIRECT.open(base_url + path, timeout=timeout) as response:
             return json.load(response)
     except urllib.error.HTTPError as exc:
         if exc.code == 503 and exc.headers.get_content_type() == "application/json":
@@ -103,9 +109,9 @@ def health(base_url: str, timeout: float = 2.0) -> dict:
         raise
 
 
-def health_or_none(base_url: str) -> dict | None:
+def health_or_none(base_url: str, path: str = "/_devbox/health") -> dict | None:
     """The health, or None while nothing answers it (down, restarting, nginx's 503 page)."""
     try:
-        return health(base_url)
+        return health(base_url, path=path)
     except (OSError, ValueError):
         return None

@@ -1,9 +1,9 @@
 """Reloads that confirm the new code, for any app: what `fab reload` and `fab watch` do.
 
 The host hashes the app's code as the guest will (devbox.appcode), asks the
-guest to reload gracefully, and waits until devbox's health, through the
-forwarded port, reports a new worker with exactly that version. Then pages may
-be told to refresh through devbox's refresh hub.
+guest to reload every app instance gracefully, and waits until each one's
+health, through the forwarded port, reports a new worker with exactly that
+version. Then pages may be told to refresh through devbox's refresh hub.
 """
 
 from __future__ import annotations
@@ -53,39 +53,51 @@ def check_same_app(settings: dict, health: dict) -> None:
                           "the same DEVBOX_APP / DEVBOX_WORKER as when the guest was provisioned")
 
 
-def reload_app(settings: dict, conn, nginx: bool = False, timeout: float = 60) -> tuple[float, dict]:
-    """Reload the app gracefully (restart it if it is down), optionally re-render
-    nginx meanwhile, and wait until the new code answers through the forwarded
-    port. Returns (seconds, health); raises ReloadError."""
+def reload_app(settings: dict, conn, nginx: bool = False, timeout: float = 60,
+               rolling: bool = False) -> tuple[float, dict]:
+    """Reload every app instance gracefully (restart those that are down),
+    optionally re-render nginx meanwhile, and wait until each instance answers
+    with the new code through the forwarded port. All at once, or ``rolling``:
+    one after another, each confirmed before the next. Returns (seconds, the
+    first instance's health); raises ReloadError."""
     url = base_url(settings)
-    before = devbox_guest.health_or_none(url)
-    if before:
-        check_same_app(settings, before)
+    instances = range(1, settings["instances"] + 1)
+    before = {i: devbox_guest.health_or_none(url, devbox_guest.instance_path(i)) for i in instances}
+    for health in filter(None, before.values()):
+        check_same_app(settings, health)
     expected = expected_version(settings)
     started = time.monotonic()
-    result = conn.run(f"sudo systemctl reload-or-restart {settings['name']}.service", hide=True, warn=True)
-    if result.failed:
-        raise ReloadError("systemctl could not reload the app (its message above); see fab logs",
-                          log=result.stderr.strip())
-    if nginx:
-        render_nginx(settings, conn)  # while the new worker boots
 
-    def new_code():
-        health = devbox_guest.health_or_none(url)
-        if not health or (before is not None and health["boot_id"] == before["boot_id"]):
+    def new_code(instance):
+        health = devbox_guest.health_or_none(url, devbox_guest.instance_path(instance))
+        if not health or (before[instance] is not None and health["boot_id"] == before[instance]["boot_id"]):
             return None
         # A file saved after the reload began may be in the new worker already.
         return health if health["version"] == expected or health["version"] == expected_version(settings) else None
 
-    after = devbox_guest.wait_for(new_code, timeout=timeout)
-    elapsed = time.monotonic() - started
-    if not after:
-        log = conn.run(f"sudo tail -n 15 {settings['paths']['logs']}/app.log", hide=True, warn=True).stdout
-        raise ReloadError(f"the new code did not answer within {timeout:g}s; the app log is above", log=log)
-    if after["status"] != "ok":
-        raise LoadFailed(f"the new code failed to load: {after['error']}; fix it and save again (fab logs shows "
-                          "the traceback)")
-    return elapsed, after
+    batches = [[i] for i in instances] if rolling else [list(instances)]
+    after = {}
+    for batch in batches:
+        units = " ".join(settings["app_units"][i - 1] for i in batch)
+        result = conn.run(f"sudo systemctl reload-or-restart {units}", hide=True, warn=True)
+        if result.failed:
+            raise ReloadError("systemctl could not reload the app (its message above); see fab logs",
+                              log=result.stderr.strip())
+        if nginx:
+            render_nginx(settings, conn)  # while the new worker boots
+            nginx = False
+        deadline = started + timeout
+        for instance in batch:
+            after[instance] = devbox_guest.wait_for(lambda: new_code(instance), timeout=deadline - time.monotonic())
+            if not after[instance]:
+                log = conn.run(f"sudo tail -n 15 {settings['paths']['logs']}/app.log", hide=True, warn=True).stdout
+                raise ReloadError(f"the new code did not answer within {timeout:g}s"
+                                  f"{f' on instance {instance}' if len(instances) > 1 else ''}; the app log is above",
+                                  log=log)
+            if after[instance]["status"] != "ok":
+                raise LoadFailed(f"the new code failed to load: {after[instance]['error']}; fix it and save again "
+                                 "(fab logs shows the traceback)")
+    return time.monotonic() - started, after[1]
 
 
 def refresh_token(settings: dict, conn) -> str:

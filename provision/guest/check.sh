@@ -14,5 +14,5 @@ for _ in $(seq 60); do
   esac
   sleep 0.5
 done
-journalctl -u "$DEVBOX_NAME.service" -n 20 --no-pager >&2 || true
+journalctl -u "$DEVBOX_NAME@*.service" -n 20 --no-pager >&2 || true
 die "$url did not answer within 30s; the app log is above (also in $DEVBOX_PATHS_LOGS)"

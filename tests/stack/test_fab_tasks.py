@@ -11,15 +11,23 @@ from tests.helpers import fab, pinned
 
 
 def test_status_shows_every_layer(settings, http):
-    health = http.get("/_devbox/health").json()
+    instances = [http.get(f"/_devbox/instances/{i}/health").json() for i in range(1, settings["instances"] + 1)]
     result = fab("status")
     assert result.returncode == 0, result.stderr
-    lines = dict(line.split(None, 1) for line in result.stdout.splitlines())
+    rows = [line.split(None, 1) for line in result.stdout.splitlines()]
+    lines = dict(row for row in rows if not row[0].startswith(f"{settings['name']}@"))
     assert lines["guest"] == "running (lxc)"
-    assert lines["health"].startswith(f"http://localhost:{settings['host_port']}/_devbox/health: ok, "
-                                      f"version {health['version']}, boot {health['boot_id'][:8]}")
-    assert lines["app"] == (f"active, {settings['app']['wsgi']} in {settings['app']['folder']}/, "
-                            f"gunicorn {settings['worker']} worker on 127.0.0.1:{settings['app_port']}")
+    # Through the balancer: whichever instance nginx chose.
+    assert any(lines["health"].startswith(f"http://localhost:{settings['host_port']}/_devbox/health: ok, "
+                                          f"version {health['version']}, boot {health['boot_id'][:8]}")
+               for health in instances), (lines["health"], instances)
+    count = settings["instances"]
+    assert lines["app"] == (f"{settings['app']['wsgi']} in {settings['app']['folder']}/, gunicorn {settings['worker']} "
+                            f"worker, {count} instance{'s' if count > 1 else ''}")
+    # Every instance on its own line, with its own health.
+    assert [row for row in rows if row[0].startswith(f"{settings['name']}@")] == [
+        [unit, f"active, on {bind}: ok, version {health['version']}, pid {health['pid']}"]
+        for unit, bind, health in zip(settings["app_units"], settings["app_binds"], instances)]
     assert lines["nginx"].startswith("active, nginx version: nginx/")
     assert lines["refresh"] == "active"
     assert lines["redis"] == "active, answers, REDIS_URL for the app"

@@ -1,6 +1,7 @@
 """Everything but the static folder goes through nginx to gunicorn; devbox's
 own URLs (/_devbox/) never reach the app; nothing but nginx is reachable."""
 
+import shlex
 import socket
 import subprocess
 import uuid
@@ -8,6 +9,7 @@ import uuid
 import pytest
 
 from devbox.host.reload import expected_version
+from tests.helpers import main_pid
 
 
 def test_devbox_health_names_the_app_and_the_code_it_runs(http, settings):
@@ -59,13 +61,24 @@ def test_garbage_instead_of_http_gets_400_from_nginx(settings):
         assert raw.recv(64).startswith(b"HTTP/1.1 400")
 
 
-def test_app_port_is_not_reachable_from_the_host(guest, settings):
-    listening = guest.run("ss -Hltn", hide=True).stdout
-    app_sockets = [line.split()[3] for line in listening.splitlines() if line.split()[3].endswith(f":{settings['app_port']}")]
-    assert app_sockets == [f"127.0.0.1:{settings['app_port']}"]
-    address = guest.run("hostname -I", hide=True).stdout.split()[0]
-    with pytest.raises(OSError):
-        socket.create_connection((address, settings["app_port"]), timeout=3)
+def test_the_app_takes_requests_from_nginx_alone(guest, settings):
+    listening = guest.run("sudo ss -Hltnp", hide=True).stdout
+    masters = [main_pid(guest, settings, i) for i in range(1, settings["instances"] + 1)]
+    app_sockets = [line.split()[3] for line in listening.splitlines() if any(f"pid={pid}," in line for pid in masters)]
+    if settings["app_bind"] == "tcp":
+        assert app_sockets == [f"127.0.0.1:{settings['app_port']}"]
+        address = guest.run("hostname -I", hide=True).stdout.split()[0]
+        with pytest.raises(OSError):
+            socket.create_connection((address, settings["app_port"]), timeout=3)
+        return
+    assert app_sockets == []  # no TCP port at all: unix sockets that only nginx's group may reach
+    for bind in settings["app_binds"]:
+        probe = (f"curl -sS -o /dev/null -w '%{{http_code}}' --unix-socket {bind.removeprefix('unix:')} "
+                 "http://localhost/_devbox/health")
+        assert guest.run(f"sudo -u www-data {probe}", hide=True, warn=True).stdout == "200"
+        connect = f"import socket; socket.socket(socket.AF_UNIX).connect({bind.removeprefix('unix:')!r})"
+        refused = guest.run(f"sudo -u vagrant python3 -c {shlex.quote(connect)}", hide=True, warn=True)
+        assert refused.failed and "PermissionError" in refused.stderr, refused
 
 
 def test_the_forwarded_port_answers_on_loopback_only(devbox, settings):

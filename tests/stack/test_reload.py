@@ -88,11 +88,15 @@ def test_back_to_back_reloads_leave_no_worker_on_old_code(connect_socket, http, 
     for ws in sockets:
         ws.close()  # retired workers may now finish at once
 
-    def workers():
-        return guest.run(f"ps -o pid= --ppid {main_pid(guest, settings)}", hide=True, warn=True).stdout.split()
+    instances = range(1, settings["instances"] + 1)
 
-    assert wait_for(lambda: len(workers()) == 1, timeout=45), workers()
-    assert {http.get("/_devbox/health").json()["version"] for _ in range(10)} == {expected}
+    def workers(instance):
+        return guest.run(f"ps -o pid= --ppid {main_pid(guest, settings, instance)}", hide=True,
+                         warn=True).stdout.split()
+
+    for instance in instances:
+        assert wait_for(lambda: len(workers(instance)) == 1, timeout=45), workers(instance)
+        assert {http.get(f"/_devbox/instances/{instance}/health").json()["version"] for _ in range(5)} == {expected}
 
 
 def test_settings_that_name_another_app_than_the_guest_runs_are_one_line(settings):
@@ -113,8 +117,8 @@ def test_settings_that_name_another_app_than_the_guest_runs_are_one_line(setting
 # Run in the guest right after the app unit's ExecReload returns: which of the
 # master's workers still hold the listening socket, and which is the newest.
 HOLDERS = r"""
-master=$(systemctl show -p MainPID --value {name})
-inode=$(awk -v port=$(printf ':%04X' {port}) '$2 ~ port"$" && $4 == "0A" {{print $10; exit}}' /proc/net/tcp)
+master=$(systemctl show -p MainPID --value {unit})
+inode=$(bash {root}/provision/guest/app/listener.sh {bind})
 for pid in $(ps -o pid= --ppid "$master" --sort=start_time); do
   [ -n "$(find /proc/$pid/fd -lname "socket:\[$inode\]" -print -quit 2>/dev/null)" ] && echo "holds $pid"
 done
@@ -123,16 +127,18 @@ echo "newest $(ps -o pid= --ppid "$master" --sort=start_time | tail -1)"
 
 
 def test_with_a_thousand_clients_the_reload_returns_only_once_old_code_stopped_accepting(guest, settings):
-    # The old worker then holds over a thousand descriptors; the reload must
-    # still see that it has not let go of the listening socket yet.
+    # The old worker then holds over a thousand descriptors (the first
+    # instance's share of them); the reload must still see that it has not let
+    # go of the listening socket yet.
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     clients = fanout.open_clients(f"http://{settings['host_ip']}:{settings['host_port']}", 1000)
-    check = HOLDERS.format(name=settings["name"], port=settings["app_port"])
+    unit = settings["app_units"][0]
+    check = HOLDERS.format(unit=unit, root=settings["paths"]["synced"], bind=settings["app_binds"][0])
     try:
         for _ in range(3):
             before = guest.run(f"sudo bash -c {shlex.quote(check)}", hide=True).stdout
-            out = guest.run(f"sudo systemctl reload {settings['name']} && sudo bash -c {shlex.quote(check)}",
+            out = guest.run(f"sudo systemctl reload {unit} && sudo bash -c {shlex.quote(check)}",
                             hide=True).stdout.split("\n")
             holders = [line.split()[1] for line in out if line.startswith("holds ")]
             newest = next(line.split()[1] for line in out if line.startswith("newest "))

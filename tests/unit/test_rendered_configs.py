@@ -6,6 +6,7 @@ import shutil
 import subprocess
 
 import pytest
+import yaml
 
 from devbox import settings as devbox_settings
 from devbox.guest.render import render
@@ -30,15 +31,31 @@ def nginx_check(tmp_path):
 
 
 @pytest.fixture
-def local_settings(settings, tmp_path):
-    """The settings with guest paths pointed into tmp_path, so nginx -t can open them on the host."""
-    local = copy.deepcopy(settings)
-    for key in ("synced", "logs"):
-        (tmp_path / key).mkdir()
-        local["paths"][key] = str(tmp_path / key)
-    (tmp_path / "synced" / local["app"]["static"]["folder"]).mkdir(parents=True)
-    (tmp_path / "synced" / "static").mkdir()
-    return local
+def localize(tmp_path):
+    """Factory: settings with guest paths pointed into tmp_path, so nginx -t can open them on the host."""
+
+    def localize(settings):
+        local = copy.deepcopy(settings)
+        for key in ("synced", "logs"):
+            (tmp_path / key).mkdir(exist_ok=True)
+            local["paths"][key] = str(tmp_path / key)
+        (tmp_path / "synced" / local["app"]["static"]["folder"]).mkdir(parents=True, exist_ok=True)
+        (tmp_path / "synced" / "static").mkdir(exist_ok=True)
+        return local
+
+    return localize
+
+
+@pytest.fixture
+def local_settings(settings, localize):
+    """The settings with guest paths pointed into tmp_path."""
+    return localize(settings)
+
+
+@pytest.fixture
+def raw():
+    """The repository's devbox.yaml as plain data, to change before it is checked."""
+    return yaml.safe_load((devbox_settings.ROOT / "devbox.yaml").read_text())
 
 
 @pytest.mark.parametrize("dev_mode", [True, False])
@@ -60,10 +77,11 @@ def test_a_broken_site_fails_nginx_t(nginx_check, local_settings):
     assert "proxy_bufering" in result.stderr
 
 
-def test_changing_ports_moves_everything(nginx_check, local_settings):
-    local_settings.update(host_port=9101, guest_port=9100, app_port=9102)
+def test_changing_ports_moves_everything(nginx_check, raw, localize):
+    raw.update(host_port=9101, guest_port=9100, app_port=9102, app_bind="tcp")
+    local_settings = localize(devbox_settings.validate(raw))
     site = render("nginx/site.conf.j2", local_settings)
-    unit = render("app/app.service.j2", local_settings)
+    unit = render("app/app@.service.j2", local_settings)
     assert "listen 9100;" in site
     assert "server 127.0.0.1:9102;" in site
     assert "(?:9100|9102)(/.*)?$ $1://$2:9101$3;" in site  # proxy_redirect to the new host port
@@ -78,7 +96,7 @@ def test_the_app_settings_move_the_static_folder_and_the_app(nginx_check, local_
                                  static={"folder": "tests/apps/plain/assets", "url": "/assets/"})
     (tmp_path / "synced" / "tests/apps/plain/assets").mkdir(parents=True)
     site = render("nginx/site.conf.j2", local_settings)
-    unit = render("app/app.service.j2", local_settings)
+    unit = render("app/app@.service.j2", local_settings)
     synced = local_settings["paths"]["synced"]
     assert f"location ^~ /assets/ {{\n        alias {synced}/tests/apps/plain/assets/;" in site
     assert "location ^~ /static/" not in site
@@ -113,16 +131,50 @@ def test_site_keeps_static_safe_and_websockets_working(local_settings):
     assert f"client_max_body_size {local_settings['max_body_size']};" in site
 
 
+def test_one_instance_is_reached_on_its_unix_socket_with_no_cookie(nginx_check, local_settings):
+    site = render("nginx/site.conf.j2", local_settings)
+    unit = render("app/app@.service.j2", local_settings)
+    assert f"upstream devbox_app {{\n    server unix:/run/devbox-app/1.sock;\n}}" in site
+    assert "hash " not in site and "Set-Cookie" not in site
+    assert "--bind unix:/run/devbox-app/%i.sock" in unit
+    assert "ExecReload=/bin/bash /vagrant/provision/guest/app/reload.sh $MAINPID unix:/run/devbox-app/%i.sock" \
+        .replace("/vagrant", local_settings["paths"]["synced"]) in unit
+    # The sockets' folder: the app's, and entered by nginx's group alone.
+    assert "ExecStartPre=+/usr/bin/install -d -o devbox -g www-data -m 750 /run/devbox-app" in unit
+    assert nginx_check(site).returncode == 0
+
+
+def test_several_instances_are_balanced_by_a_cookie_nginx_hands_out(nginx_check, raw, localize):
+    raw["instances"] = 3
+    local_settings = localize(devbox_settings.validate(raw))
+    site = render("nginx/site.conf.j2", local_settings)
+    balanced = site[site.index("upstream devbox_app {"):].split("}", 1)[0]
+    assert "    hash $devbox_route consistent;\n" in balanced
+    # Never taken out for a while: a restarted instance gets its clients back at once.
+    assert [line.strip() for line in balanced.splitlines() if "server " in line] == [
+        f"server unix:/run/devbox-app/{i}.sock max_fails=0;" for i in (1, 2, 3)]
+    # The route: the browser's cookie, or a random one set with the first answer.
+    assert 'map $cookie_devbox_route $devbox_route {\n    ""      $request_id;' in site
+    assert '""      "devbox_route=$request_id; Path=/; HttpOnly; SameSite=Lax";' in site
+    assert "add_header Set-Cookie $devbox_set_route;" in site
+    # Each instance's health, past the balancer.
+    for i in (1, 2, 3):
+        assert (f"location = /_devbox/instances/{i}/health {{\n"
+                f"        proxy_pass http://devbox_app_{i}/_devbox/health;") in site
+    result = nginx_check(site)
+    assert result.returncode == 0, result.stderr
+
+
 def test_gthread_unit_has_a_thread_per_client(settings, monkeypatch):
     monkeypatch.setenv("DEVBOX_WORKER", "gthread")
     gthread = devbox_settings.load()
-    unit = render("app/app.service.j2", gthread)
+    unit = render("app/app@.service.j2", gthread)
     assert f"--worker-connections {2 * settings['max_clients']} \\\n    --threads {settings['max_clients']} \\" in unit
     assert "TasksMax=infinity" in unit
 
 
 def test_unit_runs_devbox_entry_point_around_the_app(settings):
-    unit = render("app/app.service.j2", settings)
+    unit = render("app/app@.service.j2", settings)
     assert f"ExecStart={settings['paths']['venv']}/bin/gunicorn devbox.appserver.wsgi:application \\" in unit
     assert f"--worker-class {settings['worker_class']} --workers 1 --worker-connections {settings['max_clients']}" in unit
     assert f'"DEVBOX_WSGI={settings["app"]["wsgi"]}"' in unit

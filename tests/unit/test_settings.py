@@ -72,6 +72,10 @@ def test_devbox_worker_stands_in_for_the_setting(monkeypatch):
     ("name", "systemd-networkd", "name: 'systemd-networkd' is a user or service the guest already has"),
     ("guest_port", 22, "guest_port: 22 is SSH's in the guest; use another, such as 5000"),
     ("app_port", 6379, "app_port: 6379 is Redis's in the guest; use another, such as 5001"),
+    ("instances", 0, "instances: 0 is not a number from 1 to 16; use 1, or one per core"),
+    ("instances", "3", "instances: '3' is not a number from 1 to 16"),
+    ("instances", 17, "instances: 17 is not a number from 1 to 16"),
+    ("app_bind", "udp", "app_bind: 'udp' is not unix or tcp; use unix (or tcp for app_port)"),
     ("max_body_size", 0, "max_body_size: '0' would refuse every form"),
     ("max_body_size", "100", "max_body_size: '100' would refuse every form"),
     ("wheelhouse", "../wheels", "wheelhouse: '../wheels' is not valid"),
@@ -132,10 +136,34 @@ def test_shell_exports_flatten_nested_keys(raw):
 
 
 def test_json_is_what_the_vagrantfile_reads(capsys, monkeypatch):
-    monkeypatch.delenv("DEVBOX_APP", raising=False)
-    monkeypatch.delenv("DEVBOX_WORKER", raising=False)
+    for variable in devbox_settings.OVERRIDES:
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("DEVBOX_INSTANCES", "2")
     assert devbox_settings.main(["--json"]) == 0
-    assert json.loads(capsys.readouterr().out) == devbox_settings.load()
+    # With the overrides set here, which the Vagrantfile hands to the guest's provisioner.
+    assert json.loads(capsys.readouterr().out) == {**devbox_settings.load(), "overrides": {"DEVBOX_INSTANCES": "2"}}
+
+
+def test_instances_name_their_units_and_sockets(raw, monkeypatch):
+    raw["instances"] = 3
+    settings = devbox_settings.validate(raw)
+    assert settings["app_units"] == ["devbox@1.service", "devbox@2.service", "devbox@3.service"]
+    assert settings["app_binds"] == [f"unix:/run/devbox-app/{i}.sock" for i in (1, 2, 3)]
+    del raw["instances"], raw["app_bind"]  # both may be left out
+    settings = devbox_settings.validate(raw)
+    assert (settings["instances"], settings["app_binds"]) == (1, ["unix:/run/devbox-app/1.sock"])
+    raw["app_bind"] = "tcp"
+    assert devbox_settings.validate(raw)["app_binds"] == [f"127.0.0.1:{raw['app_port']}"]
+    for variable in devbox_settings.OVERRIDES:
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("DEVBOX_INSTANCES", "4")
+    assert devbox_settings.load()["instances"] == 4
+    raw["instances"] = 2  # one port for two gunicorns
+    with pytest.raises(SettingsError, match=r"^app_bind: tcp serves one instance on app_port, and instances is 2; "):
+        devbox_settings.validate(raw)
+    monkeypatch.setenv("DEVBOX_INSTANCES", "four")
+    with pytest.raises(SettingsError, match=r"^DEVBOX_INSTANCES: 'four' is not a number; use 1 to 16 or unset it$"):
+        devbox_settings.load()
 
 
 @pytest.mark.parametrize("key, value, expected", [

@@ -11,7 +11,8 @@ venv=$DEVBOX_PATHS_VENV
 worker_requirements="$DEVBOX_ROOT/requirements/worker-$DEVBOX_WORKER.txt"
 app_requirements="$DEVBOX_ROOT/$DEVBOX_APP_REQUIREMENTS"
 wheels="$DEVBOX_ROOT/$DEVBOX_WHEELHOUSE"  # filled on the host by ./setup.sh and fab provision
-unit="/etc/systemd/system/$DEVBOX_NAME.service"
+unit="/etc/systemd/system/$DEVBOX_NAME@.service"   # a template: one unit per instance
+read -ra units <<< "$DEVBOX_APP_UNITS"
 # Only devbox's package is put on the venv's path, not the whole synced folder:
 # the app must not find devbox's tests, benchmarks or fabfile as modules.
 pylib="$(dirname "$venv")/lib"
@@ -76,13 +77,24 @@ unit_changed=false
 if render app/app.env.j2 "$DEVBOX_PATHS_CONFIG/app.env"; then
   unit_changed=true
 fi
-if render app/app.service.j2 "$unit"; then
+if render app/app@.service.j2 "$unit"; then
   systemctl daemon-reload
   unit_changed=true
 fi
-systemctl enable --quiet "$DEVBOX_NAME.service"
+# Instances no longer wanted (instances went down), and the single unit of an
+# older devbox, stop for good.
+mapfile -t present < <(systemctl list-units --all --plain --no-legend "$DEVBOX_NAME@*.service" "$DEVBOX_NAME.service" \
+  | awk '{print $1}')
+for old in "${present[@]}"; do
+  [[ " ${units[*]} " == *" $old "* ]] || systemctl disable --now --quiet "$old" 2>/dev/null || true
+done
+if [[ -f /etc/systemd/system/$DEVBOX_NAME.service ]]; then
+  rm -f "/etc/systemd/system/$DEVBOX_NAME.service"
+  systemctl daemon-reload
+fi
+systemctl enable --quiet "${units[@]}"
 if $unit_changed || $venv_changed; then
-  systemctl restart "$DEVBOX_NAME.service"
+  systemctl restart "${units[@]}"
 else
-  systemctl start "$DEVBOX_NAME.service"   # no-op when running
+  systemctl start "${units[@]}"   # no-op for those running
 fi

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # ExecReload of the app unit: gunicorn's graceful reload (HUP), returning only
 # once old code can no longer take a request, and safe for saves that come
-# faster than old workers wind down. Usage: reload.sh MASTER_PID PORT
+# faster than old workers wind down. Usage: reload.sh MASTER_PID BIND
+# (BIND as gunicorn's --bind: unix:/path or 127.0.0.1:PORT)
 #
 # - After a HUP the old worker lingers while its WebSockets are open (up to
 #   graceful_timeout). gunicorn still counts it, so the next HUP would retire
@@ -14,8 +15,8 @@
 #   waits until it has closed the listening socket.
 set -euo pipefail
 
-master=${1:?usage: reload.sh MASTER_PID PORT}
-port=${2:?usage: reload.sh MASTER_PID PORT}
+master=${1:?usage: reload.sh MASTER_PID BIND}
+bind=${2:?usage: reload.sh MASTER_PID BIND}
 # ps pads its pids with spaces; /proc/"  123" is no process.
 workers() { ps -o pid= --sort=start_time --ppid "$master" | tr -d ' ' || true; }
 
@@ -29,8 +30,7 @@ if ((${#old[@]} > 1)); then
   mapfile -t old < <(workers)
 fi
 
-# The listening socket's inode: 0A is LISTEN in /proc/net/tcp, the port is hex.
-inode=$(awk -v port="$(printf ':%04X' "$port")" '$2 ~ port"$" && $4 == "0A" {print $10; exit}' /proc/net/tcp)
+inode=$(bash "$(dirname "$0")/listener.sh" "$bind")
 kill -HUP "$master"
 [[ -n $inode ]] || exit 0
 # find, not `ls -l | grep -q`: under pipefail grep's early exit gives ls a

@@ -26,13 +26,21 @@ def percentile(ordered, fraction):
     return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
 
 
+class Client(simple_websocket.Client):
+    """simple-websocket's client, with the port in Host as a browser sends it:
+    nginx refuses a Host that is not the devbox's name with its port."""
+
+    def handshake(self):
+        self.host = f"{self.host}:{self.port}"
+        super().handshake()
+
+
 def connect(url: str, attempts: int = 3):
     """A WebSocket that has received Engine.IO's open packet."""
-    # simple-websocket sends Host without the port; the Origin must match it.
     parts = urllib.parse.urlsplit(url)
     for _ in range(attempts):
-        ws = simple_websocket.Client.connect(url.replace("http", "ws", 1) + "/socket.io/?EIO=4&transport=websocket",
-                                             headers={"Origin": f"{parts.scheme}://{parts.hostname}"})
+        ws = Client.connect(url.replace("http", "ws", 1) + "/socket.io/?EIO=4&transport=websocket",
+                            headers={"Origin": f"{parts.scheme}://{parts.netloc}"})
         # The open packet can arrive with the handshake response, and then
         # simple-websocket sometimes loses it: connect again.
         first = ws.receive(timeout=2)

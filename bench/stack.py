@@ -380,8 +380,12 @@ def main(argv=None):
         raise SystemExit(f"bench: --only takes {','.join(measures)}")
     probe = ROOT / bench.s["app"]["static"]["folder"] / STATIC_PROBE
     probe.write_text("/* devbox benchmark probe */\n" + "body { margin: 0; }\n" * 75)
+    results = {}
     try:
-        results = {name: measures[name]() for name in only}
+        for name in only:
+            results[name] = measures[name]()
+            # Each measure as it ends: a later one that fails loses no figures.
+            print(f"{name}: {json.dumps(results[name])}", file=sys.stderr, flush=True)
     finally:
         probe.unlink(missing_ok=True)
     if args.with_up:

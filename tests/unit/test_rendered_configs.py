@@ -131,7 +131,9 @@ def test_site_keeps_static_safe_and_websockets_working(local_settings):
     assert f"client_max_body_size {local_settings['max_body_size']};" in site
 
 
-def test_one_instance_is_reached_on_its_unix_socket_with_no_cookie(nginx_check, local_settings):
+def test_one_instance_is_reached_on_its_unix_socket_with_no_cookie(nginx_check, raw, localize):
+    raw.update(instances=1, app_bind="unix")
+    local_settings = localize(devbox_settings.validate(raw))
     site = render("nginx/site.conf.j2", local_settings)
     unit = render("app/app@.service.j2", local_settings)
     assert f"upstream devbox_app {{\n    server unix:/run/devbox-app/1.sock;\n}}" in site

@@ -80,6 +80,12 @@ def scratch_data(settings, conn):
         _restart(settings, conn)
 
 
+def boot_ids(http, settings):
+    """Every app instance's boot id, each asked past the balancer: a restart of any changes them.
+    (Through the balancer a request that brings its own Cookie header may land on another.)"""
+    return [http.get(f"/_devbox/instances/{i}/health").json()["boot_id"] for i in range(1, settings["instances"] + 1)]
+
+
 def units(settings):
     """Every app instance's unit, for one systemctl command."""
     return " ".join(settings["app_units"])

@@ -6,6 +6,7 @@ module work with no guest and no Vagrant installed.
 
 from __future__ import annotations
 
+import http.client
 import json
 import shlex
 import shutil
@@ -113,5 +114,5 @@ def health_or_none(base_url: str, path: str = "/_devbox/health") -> dict | None:
     """The health, or None while nothing answers it (down, restarting, nginx's 503 page)."""
     try:
         return health(base_url, path=path)
-    except (OSError, ValueError):
+    except (OSError, ValueError, http.client.HTTPException):  # an answer cut short (a worker killed) is none
         return None

@@ -204,11 +204,11 @@ def status(c):
                                          f"{' '.join(s['app_units'])}").split()
     print(f"app       {s['app']['wsgi']} in {s['app']['folder']}/, gunicorn {s['worker']} worker, "
           f"{s['instances']} instance{'s' if s['instances'] > 1 else ''}")
-    for instance, (bind, active) in enumerate(zip(s["app_binds"], apps), start=1):
-        health = devbox_guest.health_or_none(url, devbox_guest.instance_path(instance))
+    healths = devbox_guest.instance_healths(s).values()
+    for unit, bind, active, health in zip(s["app_units"], s["app_binds"], apps, healths):
         answer = (f"{health['status']}, version {health['version']}, pid {health['pid']}" if health
                   else "no answer")
-        print(f"  {s['app_units'][instance - 1]:<12} {active}, on {bind}: {answer}")
+        print(f"  {unit} {active}, on {bind}: {answer}")
     print(f"nginx     {nginx}, {guest('/usr/sbin/nginx -v 2>&1')} on guest port {s['guest_port']} "
           f"<- {s['host_ip']}:{s['host_port']}")
     print(f"refresh   {refresh if s['dev_mode'] else 'off (dev_mode: false)'}")

@@ -171,9 +171,8 @@ class Bench:
         settings = devbox_settings.load()
 
         def running():
-            healths = [devbox_guest.health_or_none(self.base_url, devbox_guest.instance_path(i))
-                       for i in range(1, settings["instances"] + 1)]
-            return all(h and h["worker"] == settings["worker"] and h["status"] == "ok" for h in healths)
+            return all(h and h["worker"] == settings["worker"] and h["status"] == "ok"
+                       for h in devbox_guest.instance_healths(settings).values())
 
         if not devbox_guest.wait_for(running, 60):
             raise SystemExit(f"bench: the app did not answer at {self.base_url} after switching to {overrides}; "
@@ -298,7 +297,7 @@ def table(r: dict, port: int) -> str:
         unix, tcp = r["binds"]["unix"], r["binds"]["tcp"]
         rows.append(("Socket.IO round trip via 8001, nginx to one instance on a unix socket / on TCP, ms",
                      f"median {unix['rtt_median_ms']} / {tcp['rtt_median_ms']}, p99 {unix['rtt_p99_ms']} / "
-                     f"{tcp['rtt_p99_ms']}; dynamic / {unix['dynamic_rps']:.0f} / {tcp['dynamic_rps']:.0f} req/s",
+                     f"{tcp['rtt_p99_ms']}; dynamic {unix['dynamic_rps']:.0f} / {tcp['dynamic_rps']:.0f} req/s",
                      f"unix / TCP (median): {ratio(unix['rtt_median_ms'], tcp['rtt_median_ms'])}"))
     if "reload_modes" in r:
         rm = r["reload_modes"]

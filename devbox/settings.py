@@ -252,7 +252,7 @@ def _env_value(name: Any, value: Any) -> str:
     return text
 
 
-def _instances(raw: dict, s: dict) -> tuple[int, str]:
+def _instances(raw: dict) -> tuple[int, str]:
     """How many app instances, and how nginx reaches them."""
     instances = raw.get("instances", 1)
     if not isinstance(instances, int) or isinstance(instances, bool) or not 1 <= instances <= MAX_INSTANCES:
@@ -312,7 +312,7 @@ def validate(raw: Any, root: Path = ROOT) -> dict:
         if s[key] in TAKEN_PORTS:
             raise SettingsError(f"{key}: {s[key]} is {TAKEN_PORTS[s[key]]}'s in the guest; use another, such as "
                                 f"{ {'guest_port': 5000, 'app_port': 5001}[key] }")
-    s["instances"], s["app_bind"] = _instances(raw, s)
+    s["instances"], s["app_bind"] = _instances(raw)
     # The app unit is a template: one gunicorn per instance, each with one worker.
     s["app_units"] = [f"{s['name']}@{i}.service" for i in range(1, s["instances"] + 1)]
     s["route_cookie"] = ROUTE_COOKIE

@@ -31,14 +31,11 @@ def pinned(worker, package):
 
 def wait_for_app(settings, timeout=30):
     """Wait until every app instance's own health, through the forwarded port, says the app loaded."""
-    url = base_url(settings)
-
     def all_up():
-        healths = [devbox_guest.health_or_none(url, devbox_guest.instance_path(i))
-                   for i in range(1, settings["instances"] + 1)]
-        return all(h and h["status"] == "ok" for h in healths)
+        return all(h and h["status"] == "ok" for h in devbox_guest.instance_healths(settings).values())
 
-    assert devbox_guest.wait_for(all_up, timeout=timeout), f"the app at {url} did not come back within {timeout}s"
+    assert devbox_guest.wait_for(all_up, timeout=timeout), \
+        f"the app at {base_url(settings)} did not come back within {timeout}s"
 
 
 def _scratch_paths(settings):

@@ -92,6 +92,12 @@ def instance_path(instance: int) -> str:
     return f"/_devbox/instances/{instance}/health"
 
 
+def instance_healths(settings: dict) -> dict[int, dict | None]:
+    """Every app instance's health (None where nothing answers), each asked past nginx's balancer."""
+    url = devbox_settings.base_url(settings)
+    return {i: health_or_none(url, instance_path(i)) for i in range(1, settings["instances"] + 1)}
+
+
 def health(base_url: str, timeout: float = 2.0, path: str = "/_devbox/health") -> dict:
     """devbox's health of the app's process (/_devbox/health) through ``base_url``.
 

@@ -61,8 +61,8 @@ def reload_app(settings: dict, conn, nginx: bool = False, timeout: float = 60,
     one after another, each confirmed before the next. Returns (seconds, the
     first instance's health); raises ReloadError."""
     url = base_url(settings)
-    instances = range(1, settings["instances"] + 1)
-    before = {i: devbox_guest.health_or_none(url, devbox_guest.instance_path(i)) for i in instances}
+    before = devbox_guest.instance_healths(settings)
+    instances = list(before)
     for health in filter(None, before.values()):
         check_same_app(settings, health)
     expected = expected_version(settings)
@@ -75,7 +75,7 @@ def reload_app(settings: dict, conn, nginx: bool = False, timeout: float = 60,
         # A file saved after the reload began may be in the new worker already.
         return health if health["version"] == expected or health["version"] == expected_version(settings) else None
 
-    batches = [[i] for i in instances] if rolling else [list(instances)]
+    batches = [[i] for i in instances] if rolling else [instances]
     after = {}
     for batch in batches:
         units = " ".join(settings["app_units"][i - 1] for i in batch)
@@ -83,9 +83,8 @@ def reload_app(settings: dict, conn, nginx: bool = False, timeout: float = 60,
         if result.failed:
             raise ReloadError("systemctl could not reload the app (its message above); see fab logs",
                               log=result.stderr.strip())
-        if nginx:
-            render_nginx(settings, conn)  # while the new worker boots
-            nginx = False
+        if nginx and batch is batches[0]:
+            render_nginx(settings, conn)  # while the new workers boot
         deadline = started + timeout
         for instance in batch:
             after[instance] = devbox_guest.wait_for(lambda: new_code(instance), timeout=deadline - time.monotonic())

@@ -36,8 +36,13 @@ def _guest(call):
         raise Exit(f"devbox: {exc}", code=1) from None
 
 
-def _connection():
-    return _guest(devbox_guest.connection)
+def _connection(guest=devbox_settings.FRONT):
+    return _guest(lambda: devbox_guest.connection(guest))
+
+
+def _guests(s):
+    """Connections to the front (opened now) and to the app guests (when first used)."""
+    return devbox_guest.Guests(s, front=_connection())
 
 
 def _vagrant(action, *args, **kwargs):
@@ -110,7 +115,7 @@ def reload(c, rolling=False):
     """Load code changes: the app reloaded gracefully, nginx re-rendered (nginx -t first); waits for the new code."""
     s = _settings()
     try:
-        elapsed, health = devbox_reload.reload_app(s, _connection(), nginx=True, rolling=rolling)
+        elapsed, health = _guest(lambda: devbox_reload.reload_app(s, _guests(s), nginx=True, rolling=rolling))
     except devbox_reload.ReloadError as exc:
         if exc.log:
             print(exc.log, file=sys.stderr)
@@ -137,8 +142,8 @@ def watch(c, quiet=QUIET):
                    "set dev_mode: true and run fab provision", code=1)
     _guest(devbox_guest.vagrant)
     _running(s)
-    conn = _connection()
-    session = Session(s, conn)
+    guests = _guests(s)
+    session = Session(s, guests)
     debouncer = Debouncer(session.fire, s, quiet=float(quiet))
 
     class Handler(FileSystemEventHandler):
@@ -163,7 +168,7 @@ def watch(c, quiet=QUIET):
         stop.set()
         observer.stop()
         observer.join()
-        conn.close()
+        guests.close()
 
 
 # Whatever the app, these say which server runs it; the app's own packages follow.
@@ -180,11 +185,13 @@ print("python", sys.version.split()[0], *filter(None, map(version, dict.fromkeys
 
 @task
 def status(c):
-    """One screen: guest state and provider, services, devbox's health of the app, versions."""
+    """One screen: each guest's state and provider, services, devbox's health of every app instance, versions."""
     s = _settings()
     url = devbox_settings.base_url(s)
-    state, provider = _guest(devbox_guest.state)
-    print(f"guest     {state} ({provider})")
+    states = _guest(devbox_guest.states)
+    for name, (state, provider) in states.items():
+        label = "guest" if len(states) == 1 else name
+        print(f"{label:<9} {state} ({provider}){' ' + s['guests'][name]['address'] if len(states) > 1 else ''}")
     health = devbox_guest.health_or_none(url)
     if health is None:
         print(f"health    {url}/_devbox/health: no answer")
@@ -192,40 +199,62 @@ def status(c):
         problem = f": {health['error']}" if health["status"] != "ok" else ""
         print(f"health    {url}/_devbox/health: {health['status']}{problem}, version {health['version']}, "
               f"boot {health['boot_id'][:8]}, pid {health['pid']}")
-    if state != "running":
+    if states[devbox_settings.FRONT][0] != "running":
         return
-    conn = _connection()
+    guests = _guests(s)
 
-    def guest(command):
-        return conn.run(command, hide=True, warn=True).stdout.strip()
+    def run(command, guest=devbox_settings.FRONT):
+        return guests[guest].run(command, hide=True, warn=True).stdout.strip()
 
     root, name, venv = s["paths"]["synced"], s["name"], s["paths"]["venv"]
-    nginx, refresh, redis, *apps = guest(f"systemctl is-active nginx {name}-refresh redis-server "
-                                         f"{' '.join(s['app_units'])}").split()
+    nginx, refresh, redis = run(f"systemctl is-active nginx {name}-refresh redis-server").split()
+    where = f" on {s['nodes']} app guests" if s["nodes"] else ""
     print(f"app       {s['app']['wsgi']} in {s['app']['folder']}/, gunicorn {s['worker']} worker, "
-          f"{s['instances']} instance{'s' if s['instances'] > 1 else ''}")
-    healths = devbox_guest.instance_healths(s).values()
-    for unit, bind, active, health in zip(s["app_units"], s["app_binds"], apps, healths):
+          f"{s['instances']} instance{'s' if s['instances'] > 1 else ''}{where}")
+    healths = devbox_guest.instance_healths(s)
+    for instance, (unit, bind, guest) in enumerate(zip(s["app_units"], s["app_binds"], s["instance_guests"]), 1):
+        health = healths[instance]
+        active = run(f"systemctl is-active {unit}", guest) if states[guest][0] == "running" else f"{guest} is down"
         answer = (f"{health['status']}, version {health['version']}, pid {health['pid']}" if health
                   else "no answer")
-        print(f"  {unit} {active}, on {bind}: {answer}")
-    print(f"nginx     {nginx}, {guest('/usr/sbin/nginx -v 2>&1')} on guest port {s['guest_port']} "
+        print(f"  {unit} {active}{f' on {guest}' if s['nodes'] else ''}, on {bind}: {answer}")
+    print(f"nginx     {nginx}, {run('/usr/sbin/nginx -v 2>&1')} on guest port {s['guest_port']} "
           f"<- {s['host_ip']}:{s['host_port']}")
     print(f"refresh   {refresh if s['dev_mode'] else 'off (dev_mode: false)'}")
-    answers = guest("timeout 2 redis-cli ping 2>/dev/null") == "PONG"  # systemd says active for a hung one too
-    print(f"redis     {redis}, {'answers' if answers else 'does NOT answer'}, REDIS_URL for the app")
-    requirements = shlex.quote(f"{root}/{s['app']['requirements']}")
-    print(f"versions  {guest(f'{venv}/bin/python -c {shlex.quote(VERSIONS)} {requirements}')}")
+    # systemd says active for a hung one too
+    answers = run(f"sudo timeout 2 bash {root}/provision/guest/redis/cli.sh ping 2>/dev/null") == "PONG"
+    reach = f", for app guests at {s['redis_host']} with a password" if s["nodes"] else ""
+    print(f"redis     {redis}, {'answers' if answers else 'does NOT answer'}, REDIS_URL for the app{reach}")
+    app_guest = s["instance_guests"][0]
+    if states[app_guest][0] == "running":
+        requirements = shlex.quote(f"{root}/{s['app']['requirements']}")
+        print(f"versions  {run(f'{venv}/bin/python -c {shlex.quote(VERSIONS)} {requirements}', app_guest)}")
+    guests.close()
 
 
 @task(help={"follow": "keep streaming new lines", "lines": "how many lines of each log to show first"})
 def logs(c, follow=False, lines=20):
-    """nginx access/error and app logs from the guest (each app line says its instance); --follow to stream them."""
+    """nginx access/error and app logs from the guests (each app line says its instance); --follow to stream them."""
     s = _settings()
+    guests = _guests(s)
     logs_dir = s["paths"]["logs"]
-    files = " ".join(shlex.quote(f"{logs_dir}/{name}") for name in ("nginx-access.log", "nginx-error.log", "app.log"))
     flag = "-F" if follow else ""
-    _connection().run(f"sudo tail -n {int(lines)} {flag} {files}", pty=follow, warn=True)
+    # nginx's logs on the front, each app guest's own (with nodes: 0, all on the one guest).
+    files = {devbox_settings.FRONT: ["nginx-access.log", "nginx-error.log"]}
+    for guest, _ in guests.app_guests():
+        files.setdefault(guest, []).append("app.log")
+    running = []
+    for guest, names in files.items():
+        paths = " ".join(shlex.quote(f"{logs_dir}/{name}") for name in names)
+        command = f"sudo tail -v -n {int(lines)} {flag} {paths}"  # -v: each file's name, even alone
+        if follow and len(files) > 1:  # every guest's stream at once
+            running.append(_guest(lambda: guests[guest]).run(command, warn=True, asynchronous=True))
+        else:
+            if len(files) > 1:
+                print(f"### {guest}", flush=True)
+            _guest(lambda: guests[guest]).run(command, pty=follow, warn=True)
+    for promise in running:
+        promise.join()
 
 
 @task(help={"args": "options passed to pytest, e.g. --args='-k static -x'"})
@@ -243,4 +272,4 @@ def shell(c):
     folder = f"{s['paths']['synced']}/{s['app']['folder']}"
     command = (f"cd {shlex.quote(folder)} && set -a && . {config}/secret.env && . {config}/app.env && set +a && "
                f"exec {venv}/bin/python -m devbox.appserver.shell {shlex.quote(s['app']['wsgi'])}")
-    _connection().run(f"sudo -u {s['name']} bash -c {shlex.quote(command)}", pty=True)
+    _connection(s["instance_guests"][0]).run(f"sudo -u {s['name']} bash -c {shlex.quote(command)}", pty=True)

@@ -3,7 +3,8 @@
 #   ./setup.sh              install, build the lxc box, bring the guest up
 #   ./setup.sh test [ARGS]  the same, then the whole test suite, and the stack suite
 #                           again under each other worker class, with 3 app
-#                           instances and with a second app (ARGS: only pytest ARGS)
+#                           instances, with 2 app guests and with a second app
+#                           (ARGS: only pytest ARGS)
 #   ./setup.sh down         destroy the guest and take the host network down
 # Idempotent: on a machine that has everything it only checks, in seconds.
 set -euo pipefail
@@ -20,7 +21,9 @@ command=${1:-up}
 test_app=tests/apps/plain
 
 if [[ $command == down ]]; then
-  vagrant destroy -f || true
+  # Every guest, app guests (nodes) included, whatever nodes says now.
+  DEVBOX_NODES=$(.venv/bin/python -c 'from devbox.settings import MAX_NODES; print(MAX_NODES)' 2>/dev/null || echo 0) \
+    vagrant destroy -f || true
   provision/host/forward.sh clear
   provision/host/network.sh stop
   exit 0
@@ -104,6 +107,16 @@ if [[ $command == test ]]; then
   # Production's topology: several app instances behind nginx's sticky balancing.
   say "stack tests (3 app instances)"
   switch DEVBOX_INSTANCES=3 && DEVBOX_INSTANCES=3 "$py" -m pytest tests/stack tests/demo/host/test_instances.py || status=1
+  # Several guests: a front with nginx and Redis, two app guests on the private
+  # network (brought up beside the running guest, and destroyed after).
+  say "stack tests (2 app guests)"
+  if DEVBOX_NODES=2 vagrant up > .cache/nodes.log 2>&1 || { cat .cache/nodes.log; false; }; then
+    switch DEVBOX_NODES=2 && DEVBOX_NODES=2 "$py" -m pytest tests/stack tests/demo/host/test_instances.py tests/nodes \
+      || status=1
+  else
+    status=1
+  fi
+  DEVBOX_NODES=2 vagrant destroy -f '/^app[0-9]+$/' > .cache/nodes.log 2>&1 || { cat .cache/nodes.log; status=1; }
   say "stack tests (the second app, $test_app)"
   switch DEVBOX_APP="$test_app" && DEVBOX_APP=$test_app "$py" -m pytest tests/stack || status=1
   say "back to the configured app and worker"

@@ -57,7 +57,7 @@ APP_DEFAULTS = {"folder": "app", "wsgi": "app:app", "requirements": "requirement
 # Every key devbox.yaml may have; None: any keys (the app's environment).
 SCHEMA = {
     "name": {}, "host_ip": {}, "lan": {}, "allowed_hosts": {}, "host_port": {}, "guest_port": {}, "app_port": {},
-    "app_bind": {}, "instances": {}, "worker": {},
+    "app_bind": {}, "instances": {}, "nodes": {}, "worker": {},
     "dev_mode": {}, "memory": {}, "cpus": {}, "max_clients": {}, "max_body_size": {}, "wheelhouse": {},
     "boxes": {p: {} for p in PROVIDERS},
     "paths": {k: {} for k in PATH_KEYS},
@@ -86,6 +86,14 @@ APP_BINDS = ("unix", "tcp")
 MAX_INSTANCES = 16
 # The cookie nginx pins a browser to one app instance with (instances > 1).
 ROUTE_COOKIE = "devbox_route"
+# Several guests (nodes > 0): fixed addresses on the lxc bridge, above the
+# range its DHCP server hands out (provision/host/network.sh): the front guest
+# (nginx, Redis) first, then one per app guest.
+MAX_NODES = 8
+NODE_NETWORK = "10.0.3.0/24"
+FIRST_NODE_HOST = 200
+# Vagrant's name for the guest that runs nginx (and, with nodes: 0, everything).
+FRONT = "default"
 # URL prefixes nginx keeps for devbox and Socket.IO.
 RESERVED_URLS = ("/_devbox/", "/socket.io/")
 # Relative, inside the repository: no leading "/", no "." or ".." parts.
@@ -252,8 +260,8 @@ def _env_value(name: Any, value: Any) -> str:
     return text
 
 
-def _instances(raw: dict) -> tuple[int, str]:
-    """How many app instances, and how nginx reaches them."""
+def _instances(raw: dict) -> tuple[int, str, int]:
+    """How many app instances, how nginx reaches them, and on how many app guests."""
     instances = raw.get("instances", 1)
     if not isinstance(instances, int) or isinstance(instances, bool) or not 1 <= instances <= MAX_INSTANCES:
         raise SettingsError(f"instances: {instances!r} is not a number from 1 to {MAX_INSTANCES}; "
@@ -261,10 +269,53 @@ def _instances(raw: dict) -> tuple[int, str]:
     bind = raw.get("app_bind", "unix")
     if bind not in APP_BINDS:
         raise SettingsError(f"app_bind: {bind!r} is not unix or tcp; use unix (or tcp for app_port)")
+    nodes = raw.get("nodes", 0)
+    if not isinstance(nodes, int) or isinstance(nodes, bool) or not 0 <= nodes <= MAX_NODES:
+        raise SettingsError(f"nodes: {nodes!r} is not a number from 0 to {MAX_NODES}; use 0 (one guest runs "
+                            "everything) or the number of app guests")
+    if nodes:
+        if instances not in (1, nodes):
+            raise SettingsError(f"instances: with nodes: {nodes} each app guest runs one instance ({nodes} in all); "
+                                "leave instances at 1")
+        # Across guests only TCP reaches: each app guest listens on its own address.
+        return nodes, "tcp", nodes
     if bind == "tcp" and instances > 1:
         raise SettingsError(f"app_bind: tcp serves one instance on app_port, and instances is {instances}; "
                             "use app_bind: unix for several")
-    return instances, bind
+    return instances, bind, nodes
+
+
+def _guests(s: dict) -> dict:
+    """Vagrant's machines and what each runs: with nodes: 0 one guest runs
+    everything; else the front runs nginx and Redis and app guest K runs
+    instance K. Each instance keeps its number (unit NAME@K) wherever it runs."""
+    all_instances = list(range(1, s["instances"] + 1))
+    hosts = list(ipaddress.ip_network(NODE_NETWORK).hosts())
+    # The front has its address with nodes: 0 too, so that app guests can join
+    # it without a restart.
+    front = str(hosts[FIRST_NODE_HOST - 1])
+    if not s["nodes"]:
+        return {FRONT: {"role": "all", "address": front, "instances": all_instances}}
+    guests = {FRONT: {"role": "front", "address": front, "instances": []}}
+    for k in all_instances:
+        guests[f"app{k}"] = {"role": "app", "address": str(hosts[FIRST_NODE_HOST - 1 + k]), "instances": [k]}
+    return guests
+
+
+def _this_guest(s: dict) -> None:
+    """What the guest being provisioned runs ($DEVBOX_GUEST: its Vagrant name,
+    which the Vagrantfile hands to the provisioner; default the front)."""
+    name = os.environ.get("DEVBOX_GUEST") or FRONT
+    if name not in s["guests"]:
+        raise SettingsError(f"DEVBOX_GUEST: {name!r} is not one of this devbox's guests ({', '.join(s['guests'])}); "
+                            "provision it with vagrant provision")
+    guest = s["guests"][name]
+    s["guest"], s["guest_role"], s["guest_address"] = name, guest["role"], guest["address"]
+    s["guest_units"] = [s["app_units"][k - 1] for k in guest["instances"]]
+    if s["nodes"] and guest["role"] == "app":
+        s["app_bind_unit"] = s["app_binds"][guest["instances"][0] - 1]
+    # Redis listens beyond its guest's loopback only for app guests, with a password.
+    s["redis_host"] = s["guests"][FRONT]["address"] if s["nodes"] else "127.0.0.1"
 
 
 def validate(raw: Any, root: Path = ROOT) -> dict:
@@ -312,14 +363,20 @@ def validate(raw: Any, root: Path = ROOT) -> dict:
         if s[key] in TAKEN_PORTS:
             raise SettingsError(f"{key}: {s[key]} is {TAKEN_PORTS[s[key]]}'s in the guest; use another, such as "
                                 f"{ {'guest_port': 5000, 'app_port': 5001}[key] }")
-    s["instances"], s["app_bind"] = _instances(raw)
+    s["instances"], s["app_bind"], s["nodes"] = _instances(raw)
     # The app unit is a template: one gunicorn per instance, each with one worker.
     s["app_units"] = [f"{s['name']}@{i}.service" for i in range(1, s["instances"] + 1)]
     s["route_cookie"] = ROUTE_COOKIE
     s["app_socket_dir"] = f"/run/{s['name']}-app"
+    s["guests"] = _guests(s)
     pattern = (f"unix:{s['app_socket_dir']}/{{}}.sock" if s["app_bind"] == "unix" else f"127.0.0.1:{s['app_port']}")
     s["app_bind_unit"] = pattern.format("%i")  # systemd puts the instance number in
     s["app_binds"] = [pattern.format(i) for i in range(1, s["instances"] + 1)]
+    if s["nodes"]:
+        s["app_binds"] = [f"{g['address']}:{s['app_port']}" for g in s["guests"].values() if g["role"] == "app"]
+    # Which guest each instance runs on, for the host's commands (fab reload, the tests).
+    s["instance_guests"] = [name for name, g in s["guests"].items() for _ in g["instances"]]
+    _this_guest(s)
     worker = need("worker")
     if worker not in WORKERS:
         raise SettingsError(f"worker: {worker!r} is not supported; use one of {', '.join(WORKERS)}")
@@ -367,20 +424,24 @@ def _override_worker(raw: dict, value: str) -> None:
     raw["worker"] = value
 
 
-def _override_instances(raw: dict, value: str) -> None:
-    if not value.isdigit():
-        raise SettingsError(f"DEVBOX_INSTANCES: {value!r} is not a number; use 1 to {MAX_INSTANCES} or unset it")
-    raw["instances"] = int(value)
+def _override_number(key: str, variable: str, low: int, top: int):
+    def override(raw: dict, value: str) -> None:
+        if not value.isdigit():
+            raise SettingsError(f"{variable}: {value!r} is not a number; use {low} to {top} or unset it")
+        raw[key] = int(value)
+    return override
 
 
 # Variable -> what it does to the raw settings: $DEVBOX_WORKER for `worker`,
 # $DEVBOX_APP (a folder) for the whole `app` section with the default app
-# settings, $DEVBOX_INSTANCES for `instances`, $DEVBOX_APP_BIND for `app_bind`.
+# settings, $DEVBOX_INSTANCES for `instances`, $DEVBOX_APP_BIND for `app_bind`,
+# $DEVBOX_NODES for `nodes`.
 OVERRIDES = {
     "DEVBOX_WORKER": _override_worker,
     "DEVBOX_APP": lambda raw, value: raw.update(app={"folder": value}),
-    "DEVBOX_INSTANCES": _override_instances,
+    "DEVBOX_INSTANCES": _override_number("instances", "DEVBOX_INSTANCES", 1, MAX_INSTANCES),
     "DEVBOX_APP_BIND": lambda raw, value: raw.update(app_bind=value),
+    "DEVBOX_NODES": _override_number("nodes", "DEVBOX_NODES", 0, MAX_NODES),
 }
 
 
@@ -429,11 +490,12 @@ def lookup(settings: dict, dotted: str) -> Any:
 def shell_exports(settings: dict, prefix: str = "DEVBOX_") -> str:
     """``DEVBOX_HOST_PORT=8001``-style lines (nested keys joined by ``_``) for provisioning scripts.
 
-    The app's environment is left out: it is rendered into the app's own file.
+    The app's environment is left out: it is rendered into the app's own file;
+    so is the table of guests: a script needs only its own guest's part.
     """
     lines = []
     for key, value in settings.items():
-        if prefix == "DEVBOX_APP_" and key == "env":
+        if (prefix, key) in (("DEVBOX_APP_", "env"), ("DEVBOX_", "guests")):
             continue
         if isinstance(value, dict):
             lines.append(shell_exports(value, f"{prefix}{key.upper()}_"))

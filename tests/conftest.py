@@ -25,30 +25,43 @@ def settings():
     return devbox_settings.load()
 
 
+def _connection(guest):
+    conn = devbox_guest.connection(guest)
+    conn.config.run.in_stream = False  # pytest captures stdin; nothing here is interactive
+    return conn
+
+
 @pytest.fixture(scope="session")
-def devbox(settings):
-    """The running devbox, for the whole run, with the app's data on a scratch folder."""
+def guests(settings):
+    """The running devbox's guests, for the whole run, with the app's data on a
+    scratch folder: connections to the front (nginx, Redis) and to whichever
+    guest runs each app instance (the front too, with nodes: 0)."""
     url = devbox_settings.base_url(settings)
     try:
         devbox_guest.health(url, timeout=5)
     except OSError as exc:
         pytest.exit(f"devbox does not answer at {url} ({exc}); run ./setup.sh or fab up", returncode=3)
-    conn = devbox_guest.connection()
-    conn.config.run.in_stream = False  # pytest captures stdin; nothing here is interactive
-    with scratch_data(settings, conn):
-        yield conn
-    conn.close()
+    guests = devbox_guest.Guests(settings, connect=_connection)
+    with scratch_data(settings, guests):
+        yield guests
+    guests.close()
+
+
+@pytest.fixture(scope="session")
+def devbox(guests):
+    """The running devbox, for the whole run: a connection to its front guest."""
+    return guests.front
 
 
 @pytest.fixture(scope="module")
-def scaled(devbox, settings):
+def scaled(guests, settings):
     """The settings of a guest running several app instances, for this module's
     tests: as configured when that is two or more, else three meanwhile
     (switched back after the module)."""
     if settings["instances"] >= 2:
         yield settings
         return
-    with instances(settings, devbox, 3) as several:
+    with instances(settings, guests, 3) as several:
         yield several
 
 
@@ -60,7 +73,8 @@ def base_url(devbox, settings):
 
 @pytest.fixture(scope="session")
 def guest(devbox):
-    """A Fabric connection into the guest, for looking at what the browser cannot see."""
+    """A Fabric connection into the (front) guest, for looking at what the browser
+    cannot see: nginx and Redis run there, and with nodes: 0 the app too."""
     return devbox
 
 

@@ -1,6 +1,7 @@
 """Small helpers for the tests that reach the guest."""
 
 import os
+import shlex
 import subprocess
 import sys
 import threading
@@ -38,43 +39,64 @@ def wait_for_app(settings, timeout=30):
         f"the app at {base_url(settings)} did not come back within {timeout}s"
 
 
+def scratch_folder(settings):
+    """Where the tests' DATA_DIR is: in the real one, which app guests (nodes) share."""
+    return f"{settings['paths']['data']}/.devbox-test"
+
+
 def _scratch_paths(settings):
     name = settings["name"]
-    return (f"{settings['paths']['data']}-test", f"/run/systemd/system/{name}@.service.d/test-data.conf",
+    return (scratch_folder(settings), f"/run/systemd/system/{name}@.service.d/test-data.conf",
             f"/run/{name}-test.env")
 
 
-def _restart(settings, conn):
-    conn.run(f"sudo systemctl daemon-reload && sudo systemctl restart {units(settings)}", hide=True)
+def on_app_guests(guests, command):
+    """Run ``command`` on every guest that runs app instances (the one guest, or
+    each app guest with nodes), ``{units}`` standing for that guest's app units;
+    returns the results in instance order."""
+    return [conn.run(command.format(units=guests.units(name)), hide=True, warn=True)
+            for name, conn in guests.app_guests()]
+
+
+def _restart(settings, guests):
+    for result in on_app_guests(guests, "sudo systemctl daemon-reload && sudo systemctl restart {units}"):
+        assert result.ok, result.stderr
     wait_for_app(settings)
 
 
-def use_scratch_data(settings, conn, fresh=True):
-    """Point the app's DATA_DIR at a scratch folder (emptied when ``fresh``): a systemd
-    drop-in under /run adds an environment file after the app's own (the later one
-    wins) and vanishes with a guest reboot."""
+def use_scratch_data(settings, guests, fresh=True):
+    """Point the app's DATA_DIR at a scratch folder (emptied when ``fresh``) on every
+    guest that runs it: a systemd drop-in under /run adds an environment file after
+    the app's own (the later one wins) and vanishes with a guest reboot."""
     scratch, dropin, env = _scratch_paths(settings)
     name = settings["name"]
     empty = f"sudo rm -rf {scratch} && " if fresh else ""
-    conn.run(f"{empty}sudo install -d -o {name} -g {name} -m 750 {scratch}"
-             f" && sudo mkdir -p {dropin.rsplit('/', 1)[0]}"
-             f" && printf '[Service]\\nEnvironmentFile={env}\\n' | sudo tee {dropin} >/dev/null"
-             f" && echo DATA_DIR={scratch} | sudo tee {env} >/dev/null", hide=True)
-    _restart(settings, conn)
+    for result in on_app_guests(guests, f"{empty}sudo install -d -o {name} -g {name} -m 750 {scratch}"
+                                        f" && sudo mkdir -p {dropin.rsplit('/', 1)[0]}"
+                                        f" && printf '[Service]\\nEnvironmentFile={env}\\n' | sudo tee {dropin} >/dev/null"
+                                        f" && echo DATA_DIR={scratch} | sudo tee {env} >/dev/null"):
+        assert result.ok, result.stderr
+    _restart(settings, guests)
     return scratch
 
 
 @contextmanager
-def scratch_data(settings, conn):
+def scratch_data(settings, guests):
     """The app runs with DATA_DIR on a scratch folder meanwhile: whatever the
     tests store, the developer's data stays as it was."""
-    scratch = use_scratch_data(settings, conn)
+    scratch = use_scratch_data(settings, guests)
     try:
         yield scratch
     finally:
         _, dropin, env = _scratch_paths(settings)
-        conn.run(f"sudo rm -f {dropin} {env} && sudo rm -rf {scratch}", hide=True)
-        _restart(settings, conn)
+        on_app_guests(guests, f"sudo rm -f {dropin} {env} && sudo rm -rf {scratch}")
+        _restart(settings, guests)
+
+
+def count_in_app_logs(guests, settings, text, log="app-access.log"):
+    """How many lines of an app log mention ``text``, over every guest that runs app instances."""
+    command = f"sudo grep -cF -- {shlex.quote(text)} {settings['paths']['logs']}/{log}"
+    return sum(int(result.stdout.strip() or 0) for result in on_app_guests(guests, command))
 
 
 def boot_ids(http, settings):
@@ -83,15 +105,10 @@ def boot_ids(http, settings):
     return [http.get(f"/_devbox/instances/{i}/health").json()["boot_id"] for i in range(1, settings["instances"] + 1)]
 
 
-def units(settings):
-    """Every app instance's unit, for one systemctl command."""
-    return " ".join(settings["app_units"])
-
-
-def main_pid(guest, settings, instance=1):
-    """An app instance's main process in the guest: its gunicorn master."""
+def main_pid(guests, settings, instance=1):
+    """An app instance's main process, on the guest that runs it: its gunicorn master."""
     unit = settings["app_units"][instance - 1]
-    return guest.run(f"systemctl show -p MainPID --value {unit}", hide=True).stdout.strip()
+    return guests.of_instance(instance).run(f"systemctl show -p MainPID --value {unit}", hide=True).stdout.strip()
 
 
 class Load(threading.Thread):
@@ -128,18 +145,19 @@ class Load(threading.Thread):
 
 
 @contextmanager
-def instances(settings, conn, count):
+def instances(settings, guests, count):
     """The guest runs ``count`` app instances meanwhile, as after `DEVBOX_INSTANCES=count
-    fab provision` (set here too, for fab and the settings); then as before."""
+    fab provision` (set here too, for fab, the settings and ``guests``); then as before."""
     os.environ["DEVBOX_INSTANCES"] = str(count)
     try:
-        scaled = devbox_settings.load()
-        conn.run(devbox_guest.provision_command(scaled, "app", "nginx"), hide=True)
+        scaled = guests.settings = devbox_settings.load()
+        guests.front.run(devbox_guest.provision_command(scaled, "app", "nginx"), hide=True)
         wait_for_app(scaled)
         yield scaled
     finally:
         del os.environ["DEVBOX_INSTANCES"]
-        conn.run(devbox_guest.provision_command(settings, "app", "nginx"), hide=True)
+        guests.settings = settings
+        guests.front.run(devbox_guest.provision_command(settings, "app", "nginx"), hide=True)
         wait_for_app(settings)
 
 

@@ -16,7 +16,7 @@ import urllib.error
 import urllib.request
 
 from devbox import settings as devbox_settings
-from devbox.settings import ROOT
+from devbox.settings import FRONT, ROOT
 
 
 # The devbox is on this machine: a proxy from the environment (http_proxy)
@@ -37,24 +37,30 @@ def vagrant(quiet: bool = False):
     return python_vagrant.Vagrant(root=str(ROOT), quiet_stdout=quiet, quiet_stderr=quiet)
 
 
-def state() -> tuple[str, str]:
-    """(state, provider) of the guest, e.g. ('running', 'lxc') or ('not_created', 'lxc')."""
-    status = vagrant(quiet=True).status()
-    return status[0].state, status[0].provider
+def states() -> dict[str, tuple[str, str]]:
+    """Each guest's (state, provider), e.g. {'default': ('running', 'lxc')}."""
+    return {status.name: (status.state, status.provider) for status in vagrant(quiet=True).status()}
 
 
-def connection():
-    """A Fabric Connection to the running guest, from `vagrant ssh-config`."""
+def state(guest: str = FRONT) -> tuple[str, str]:
+    """(state, provider) of a guest, e.g. ('running', 'lxc') or ('not_created', 'lxc')."""
+    status = vagrant(quiet=True).status(vm_name=guest)[0]
+    return status.state, status.provider
+
+
+def connection(guest: str = FRONT):
+    """A Fabric Connection to a running guest (the front unless named), from `vagrant ssh-config`."""
     from fabric import Connection
 
     try:
-        conf = vagrant(quiet=True).conf()
+        conf = vagrant(quiet=True).conf(vm_name=guest)
     except subprocess.CalledProcessError:
         # Asked only now: each vagrant call costs a second of Ruby start-up.
-        current, _ = state()
+        current, _ = state(guest)
+        where = "" if guest == FRONT else f"app guest {guest} "
         if current == "not_created":
-            raise GuestError("the guest is not created; run fab up") from None
-        raise GuestError(f"the guest is {current.replace('_', ' ')}; run fab up") from None
+            raise GuestError(f"the {where or 'guest '}is not created; run fab up") from None
+        raise GuestError(f"the {where or 'guest '}is {current.replace('_', ' ')}; run fab up") from None
     return Connection(
         host=conf["HostName"],
         user=conf["User"],
@@ -64,14 +70,50 @@ def connection():
     )
 
 
-def provision_command(settings: dict, *steps: str) -> str:
-    """The command that runs provisioning steps in the guest, as root.
+class Guests:
+    """Connections to the devbox's guests, each made when first used: the
+    front (nginx, Redis) and the guest of each app instance, which is the
+    front too with nodes: 0."""
+
+    def __init__(self, settings: dict, front=None, connect=None):
+        self.settings, self.connect = settings, connect or connection
+        self.connections = {FRONT: front} if front else {}
+
+    def __getitem__(self, guest: str):
+        if guest not in self.connections:
+            self.connections[guest] = self.connect(guest)
+        return self.connections[guest]
+
+    @property
+    def front(self):
+        return self[FRONT]
+
+    def of_instance(self, instance: int):
+        """The connection to the guest that runs app instance ``instance`` (from 1)."""
+        return self[self.settings["instance_guests"][instance - 1]]
+
+    def app_guests(self) -> list:
+        """(guest name, connection) of every guest that runs app instances."""
+        return [(name, self[name]) for name in dict.fromkeys(self.settings["instance_guests"])]
+
+    def units(self, guest: str) -> str:
+        """The app units a guest runs, for one systemctl command."""
+        instances = self.settings["guests"][guest]["instances"]
+        return " ".join(self.settings["app_units"][k - 1] for k in instances)
+
+    def close(self) -> None:
+        for conn in self.connections.values():
+            conn.close()
+
+
+def provision_command(settings: dict, *steps: str, guest: str = FRONT) -> str:
+    """The command that runs provisioning steps in a guest, as root.
 
     What stands in for a setting on the host ($DEVBOX_WORKER and the like) is
     passed along, so the guest renders for the same worker, app and instances.
     """
     root = settings["paths"]["synced"]
-    env = {"DEVBOX_ROOT": root, **devbox_settings.overrides()}
+    env = {"DEVBOX_ROOT": root, "DEVBOX_GUEST": guest, **devbox_settings.overrides()}
     assignments = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
     return f"sudo {assignments} bash {shlex.quote(root + '/provision/guest/provision.sh')} {' '.join(steps)}"
 

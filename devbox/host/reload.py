@@ -53,13 +53,13 @@ def check_same_app(settings: dict, health: dict) -> None:
                           "the same DEVBOX_APP / DEVBOX_WORKER as when the guest was provisioned")
 
 
-def reload_app(settings: dict, conn, nginx: bool = False, timeout: float = 60,
+def reload_app(settings: dict, guests: devbox_guest.Guests, nginx: bool = False, timeout: float = 60,
                rolling: bool = False) -> tuple[float, dict]:
-    """Reload every app instance gracefully (restart those that are down),
-    optionally re-render nginx meanwhile, and wait until each instance answers
-    with the new code through the forwarded port. All at once, or ``rolling``:
-    one after another, each confirmed before the next. Returns (seconds, the
-    first instance's health); raises ReloadError."""
+    """Reload every app instance gracefully (restart those that are down), on
+    whichever guest each runs, optionally re-render nginx meanwhile, and wait
+    until each instance answers with the new code through the forwarded port.
+    All at once, or ``rolling``: one after another, each confirmed before the
+    next. Returns (seconds, the first instance's health); raises ReloadError."""
     url = base_url(settings)
     before = devbox_guest.instance_healths(settings)
     instances = list(before)
@@ -78,18 +78,20 @@ def reload_app(settings: dict, conn, nginx: bool = False, timeout: float = 60,
     batches = [[i] for i in instances] if rolling else [instances]
     after = {}
     for batch in batches:
-        units = " ".join(settings["app_units"][i - 1] for i in batch)
-        result = conn.run(f"sudo systemctl reload-or-restart {units}", hide=True, warn=True)
-        if result.failed:
-            raise ReloadError("systemctl could not reload the app (its message above); see fab logs",
-                              log=result.stderr.strip())
+        for guest in dict.fromkeys(settings["instance_guests"][i - 1] for i in batch):
+            units = " ".join(settings["app_units"][i - 1] for i in batch if settings["instance_guests"][i - 1] == guest)
+            result = guests[guest].run(f"sudo systemctl reload-or-restart {units}", hide=True, warn=True)
+            if result.failed:
+                raise ReloadError("systemctl could not reload the app (its message above); see fab logs",
+                                  log=result.stderr.strip())
         if nginx and batch is batches[0]:
-            render_nginx(settings, conn)  # while the new workers boot
+            render_nginx(settings, guests.front)  # while the new workers boot
         deadline = started + timeout
         for instance in batch:
             after[instance] = devbox_guest.wait_for(lambda: new_code(instance), timeout=deadline - time.monotonic())
             if not after[instance]:
-                log = conn.run(f"sudo tail -n 15 {settings['paths']['logs']}/app.log", hide=True, warn=True).stdout
+                log = guests.of_instance(instance).run(f"sudo tail -n 15 {settings['paths']['logs']}/app.log",
+                                                       hide=True, warn=True).stdout
                 raise ReloadError(f"the new code did not answer within {timeout:g}s"
                                   f"{f' on instance {instance}' if len(instances) > 1 else ''}; the app log is above",
                                   log=log)

@@ -109,9 +109,9 @@ class Debouncer:
 class Session:
     """One `fab watch`: acts on each burst against the running guest and says what it did."""
 
-    def __init__(self, settings: dict, conn, out=sys.stdout, err=sys.stderr):
-        self.settings, self.conn, self.out, self.err = settings, conn, out, err
-        self.token = devbox_reload.refresh_token(settings, conn)
+    def __init__(self, settings: dict, guests, out=sys.stdout, err=sys.stderr):
+        self.settings, self.guests, self.out, self.err = settings, guests, out, err
+        self.token = devbox_reload.refresh_token(settings, guests.front)
 
     def fire(self, actions: set[str], paths: list[str]) -> None:
         started = time.monotonic()
@@ -121,9 +121,9 @@ class Session:
         refresh = refresh_action(actions)
         try:
             if RELOAD in actions:
-                devbox_reload.reload_app(self.settings, self.conn, nginx=NGINX in actions, timeout=20)
+                devbox_reload.reload_app(self.settings, self.guests, nginx=NGINX in actions, timeout=20)
             elif NGINX in actions:
-                devbox_reload.render_nginx(self.settings, self.conn)
+                devbox_reload.render_nginx(self.settings, self.guests.front)
         except devbox_reload.ReloadError as exc:
             if exc.log:
                 print(exc.log, file=self.err)

@@ -1,13 +1,25 @@
 #!/usr/bin/env bash
 # The stack answers end to end inside the guest: nginx -> every app instance's
-# gunicorn -> devbox's entry point -> the app, which loaded.
+# gunicorn -> devbox's entry point -> the app, which loaded. With app guests
+# (nodes), each checks its own instance, and the front that nginx answers (its
+# app guests may come up after it; the host checks the whole path).
 set -euo pipefail
 source "$DEVBOX_ROOT/provision/guest/lib.sh"
 
 field() { python3 -c 'import json, sys; print(json.loads(sys.argv[1]).get(sys.argv[2], ""))' "$1" "$2" 2>/dev/null; }
-# Each instance's own health, past nginx's balancer.
-for instance in $(seq "$DEVBOX_INSTANCES"); do
-  url="http://127.0.0.1:$DEVBOX_GUEST_PORT/_devbox/instances/$instance/health"
+nginx="http://127.0.0.1:$DEVBOX_GUEST_PORT"
+case $DEVBOX_GUEST_ROLE in
+  all) read -ra units <<< "$DEVBOX_GUEST_UNITS"
+       urls=()  # each instance's own health, past nginx's balancer
+       for instance in $(seq "$DEVBOX_INSTANCES"); do urls+=("$nginx/_devbox/instances/$instance/health"); done ;;
+  app) units=("$DEVBOX_GUEST_UNITS")
+       urls=("http://$DEVBOX_APP_BIND_UNIT/_devbox/health") ;;
+  front) curl --noproxy "*" -sS -o /dev/null --max-time 5 "$nginx/_devbox/health" \
+           || die "nginx does not answer on $nginx (journalctl -u nginx)"
+         exit 0 ;;
+esac
+for i in "${!urls[@]}"; do
+  url=${urls[$i]}
   for _ in $(seq 60); do
     body=$(curl --noproxy "*" -sS --max-time 2 "$url" 2>/dev/null) || body=
     case $(field "$body" status) in
@@ -16,6 +28,6 @@ for instance in $(seq "$DEVBOX_INSTANCES"); do
     esac
     sleep 0.5
   done
-  journalctl -u "$DEVBOX_NAME@$instance.service" -n 20 --no-pager >&2 || true
+  journalctl -u "${units[$i]}" -n 20 --no-pager >&2 || true
   die "$url did not answer within 30s; the app log is above (also in $DEVBOX_PATHS_LOGS)"
 done

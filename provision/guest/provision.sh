@@ -3,7 +3,9 @@
 # One folder per service (provision/guest/SERVICE/), each with an idempotent
 # script beside its templates: on an up-to-date guest nothing changes and the
 # whole run takes seconds.
-# Usage: provision.sh [STEP...]   steps: redis app refresh nginx logs check (default: all of them)
+# Usage: provision.sh [STEP...]   steps: role redis app refresh nginx logs check
+# (default: those of this guest's role: all of them with one guest; with app
+# guests (nodes), nginx's and Redis's on the front, the app's on each app guest).
 set -euo pipefail
 
 export DEVBOX_ROOT=${DEVBOX_ROOT:-/vagrant}
@@ -19,12 +21,20 @@ exports=$(cd "$DEVBOX_ROOT" && python3 -m devbox.settings --shell) \
 eval "$exports"
 export ${!DEVBOX_@}
 steps=("$@")
-((${#steps[@]})) || steps=(redis app refresh nginx logs check)
+if ((${#steps[@]} == 0)); then
+  case $DEVBOX_GUEST_ROLE in
+    all) steps=(redis app refresh nginx logs check) ;;
+    front) steps=(role redis refresh nginx logs check) ;;
+    app) steps=(role app logs check) ;;
+  esac
+fi
 for name in "${steps[@]}"; do
   case $name in
     redis|app|refresh|nginx|logs) step "$name" "$here/$name/$name.sh" ;;
-    check) step "$name" "$here/check.sh" ;;
-    *) die "no provisioning step '$name'; the steps are: redis app refresh nginx logs check" ;;
+    role|check) step "$name" "$here/$name.sh" ;;
+    *) die "no provisioning step '$name'; the steps are: role redis app refresh nginx logs check" ;;
   esac
 done
-echo "devbox: provisioned in ${SECONDS}s"
+guest=""
+[[ $DEVBOX_NODES == 0 ]] || guest=" ($DEVBOX_GUEST)"
+echo "devbox: provisioned in ${SECONDS}s$guest"

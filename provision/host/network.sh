@@ -16,7 +16,9 @@ set -euo pipefail
 
 bridge=${DEVBOX_BRIDGE:-lxcbr0}
 address=${DEVBOX_BRIDGE_ADDRESS:-10.0.3.1}
-range=${address%.*}.2,${address%.*}.254
+# .200 and up are devbox's fixed addresses (the front, app guests: FIRST_NODE_HOST
+# in devbox/settings.py), never handed out.
+range=${address%.*}.2,${address%.*}.199
 pidfile=/run/devbox-dnsmasq-$bridge.pid
 created=/run/devbox-bridge-$bridge.created   # only a bridge made here is deleted here
 leases=/var/lib/misc/dnsmasq.$bridge.leases
@@ -60,6 +62,6 @@ mkdir -p "$(dirname "$leases")"
 # dhcp-option=3 with no value: no default gateway, so no route out of the guest.
 dnsmasq --strict-order --bind-interfaces --pid-file="$pidfile" \
   --listen-address="$address" --interface="$bridge" --except-interface=lo \
-  --dhcp-range="$range" --dhcp-lease-max=253 --dhcp-no-override \
+  --dhcp-range="$range" --dhcp-lease-max=198 --dhcp-no-override \
   --dhcp-leasefile="$leases" --dhcp-option=3 --dhcp-option=6 --port=0
 echo "lxc network ready: $bridge $address/24 (DHCP, no route out)"

@@ -6,6 +6,7 @@
 # - The synced folder is read-only for the guest; a folder shared with "rw"
 #   (app.writable) is handed to the guest's root, whom the host sees as
 #   that unprivileged uid, so the guest can write there and nowhere else.
+#   (Every start, except for the app guests' shared DATA_DIR: see share_folder.)
 begin
   require "vagrant-lxc/driver"
 rescue LoadError
@@ -28,7 +29,11 @@ Vagrant::LXC::Driver.class_eval do
   end
 
   def share_folder(host_path, guest_path, mount_options = nil)
-    if Array(mount_options).include?("rw")
+    # The app guests' shared DATA_DIR (nodes) is handed over once, when it is
+    # new: each guest's start would otherwise take it from the app in the others.
+    shared_data = File.expand_path(host_path.to_s) == DevboxSettings::NODE_DATA &&
+                  File.stat(host_path.to_s).uid != 0
+    if Array(mount_options).include?("rw") && !shared_data
       @sudo_wrapper.run("chown", "-R", "--reference=#{devbox_rootfs}", host_path.to_s)
     end
     devbox_privileged_share_folder(host_path, guest_path, mount_options)

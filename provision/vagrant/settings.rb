@@ -3,9 +3,12 @@
 # part, and hands it over as JSON. A bad value stops Vagrant with its one line.
 require "json"
 require "open3"
+require "securerandom"
 
 module DevboxSettings
   ROOT = File.expand_path("../..", __dir__)
+  # The app's DATA_DIR with app guests (nodes): one host folder, shared by all.
+  NODE_DATA = File.join(ROOT, ".vagrant", "devbox-data")
 
   # The host's Python with PyYAML: the repository's .venv when it is there
   # (./setup.sh makes it), else python3. $DEVBOX_PYTHON overrides both.
@@ -21,5 +24,19 @@ module DevboxSettings
   rescue Errno::ENOENT
     abort "devbox: reading devbox.yaml needs Python 3 with PyYAML; run ./setup.sh, or " \
           "python3 -m venv .venv && .venv/bin/pip install -r requirements/host.txt"
+  end
+
+  # Secrets every guest of a multi-guest devbox must share (the app's
+  # SECRET_KEY signs sessions that any app guest may be handed; Redis's
+  # password), made once on the host, readable by its owner alone, and handed
+  # to each guest's provisioner. With one guest, the guest makes its own.
+  def self.node_secrets
+    path = File.join(ROOT, ".vagrant", "devbox-secrets.json")
+    unless File.exist?(path)
+      Dir.mkdir(File.dirname(path)) unless Dir.exist?(File.dirname(path))
+      secrets = { "DEVBOX_SECRET_KEY" => SecureRandom.hex(32), "DEVBOX_REDIS_PASSWORD" => SecureRandom.hex(32) }
+      File.open(path, File::WRONLY | File::CREAT | File::EXCL, 0o600) { |f| f.write(JSON.generate(secrets)) }
+    end
+    JSON.parse(File.read(path))
   end
 end

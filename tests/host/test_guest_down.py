@@ -18,7 +18,7 @@ ONE_LINE = {
 }
 
 
-def test_a_halted_guest_is_one_line_for_every_task_and_fab_up_brings_it_back(devbox, settings, base_url):
+def test_a_halted_guest_is_one_line_for_every_task_and_fab_up_brings_it_back(devbox, guests, settings, base_url):
     halted = subprocess.run(["vagrant", "halt"], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert halted.returncode == 0, halted.stderr
     try:
@@ -43,6 +43,6 @@ def test_a_halted_guest_is_one_line_for_every_task_and_fab_up_brings_it_back(dev
         conf = devbox_guest.vagrant(quiet=True).conf()
         devbox.close()
         devbox.host, devbox.port = conf["HostName"], int(conf["Port"])
-        use_scratch_data(settings, devbox, fresh=False)
+        use_scratch_data(settings, guests, fresh=False)
     assert devbox_guest.health(base_url)["status"] == "ok"
     wait_for_app(settings)

@@ -16,21 +16,29 @@ def test_status_shows_every_layer(settings, http):
     assert result.returncode == 0, result.stderr
     rows = [line.split(None, 1) for line in result.stdout.splitlines()]
     lines = dict(row for row in rows if not row[0].startswith(f"{settings['name']}@"))
-    assert lines["guest"] == "running (lxc)"
+    if settings["nodes"]:  # each guest, with its fixed address
+        for name, guest in settings["guests"].items():
+            assert lines[name] == f"running (lxc) {guest['address']}"
+    else:
+        assert lines["guest"] == "running (lxc)"
     # Through the balancer: whichever instance nginx chose.
     assert any(lines["health"].startswith(f"http://localhost:{settings['host_port']}/_devbox/health: ok, "
                                           f"version {health['version']}, boot {health['boot_id'][:8]}")
                for health in instances), (lines["health"], instances)
-    count = settings["instances"]
+    count, nodes = settings["instances"], settings["nodes"]
     assert lines["app"] == (f"{settings['app']['wsgi']} in {settings['app']['folder']}/, gunicorn {settings['worker']} "
-                            f"worker, {count} instance{'s' if count > 1 else ''}")
-    # Every instance on its own line, with its own health.
+                            f"worker, {count} instance{'s' if count > 1 else ''}"
+                            f"{f' on {nodes} app guests' if nodes else ''}")
+    # Every instance on its own line, with its own health (and guest).
     assert [row for row in rows if row[0].startswith(f"{settings['name']}@")] == [
-        [unit, f"active, on {bind}: ok, version {health['version']}, pid {health['pid']}"]
-        for unit, bind, health in zip(settings["app_units"], settings["app_binds"], instances)]
+        [unit, f"active{f' on {guest}' if nodes else ''}, on {bind}: ok, version {health['version']}, "
+               f"pid {health['pid']}"]
+        for unit, bind, guest, health in zip(settings["app_units"], settings["app_binds"],
+                                             settings["instance_guests"], instances)]
     assert lines["nginx"].startswith("active, nginx version: nginx/")
     assert lines["refresh"] == "active"
-    assert lines["redis"] == "active, answers, REDIS_URL for the app"
+    reach = f", for app guests at {settings['redis_host']} with a password" if nodes else ""
+    assert lines["redis"] == f"active, answers, REDIS_URL for the app{reach}"
     assert f"gunicorn {pinned(settings['worker'], 'gunicorn')}" in lines["versions"]
     assert "flask-socketio 5." in lines["versions"]  # from the app's own requirements
     # The venv holds the chosen worker's library and no other's.

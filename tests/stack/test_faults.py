@@ -9,20 +9,20 @@ import uuid
 
 from devbox.host import guest as devbox_guest
 from devbox.host.guest import wait_for
-from devbox.settings import ROOT
-from tests.helpers import Load, fab, main_pid, units, wait_for_app
+from devbox.settings import FRONT, ROOT
+from tests.helpers import Load, fab, main_pid, on_app_guests, wait_for_app
 from tests.stack.conftest import round_trip
 
 
 def test_a_killed_master_is_the_friendly_page_or_another_instance_meanwhile_and_back_by_itself(
-        base_url, http, guest, settings):
+        base_url, http, guests, settings):
     normal = http.get("/").status_code
     before = http.get("/_devbox/health").json()  # the instance this client keeps to
     instance = devbox_guest.instance_path(before["instance"])
-    master = main_pid(guest, settings, before["instance"])
+    master = main_pid(guests, settings, before["instance"])
     with Load(base_url, ["/"], cookies=http.cookies) as load:
         time.sleep(0.2)
-        guest.run(f"sudo kill -9 {master}", hide=True)
+        guests.of_instance(before["instance"]).run(f"sudo kill -9 {master}", hide=True)
         killed = time.monotonic()
         back = wait_for(lambda: (devbox_guest.health_or_none(base_url, instance) or {}).get("boot_id")
                         not in (None, before["boot_id"]), timeout=30)
@@ -50,42 +50,52 @@ def test_redis_stopped_and_started_again(http, guest, settings):
     assert "redis     active, answers" in fab("status").stdout
 
 
-def test_a_restart_with_clients_connected_ends_in_time_without_sigkill(connect_socket, guest, settings):
+def test_a_restart_with_clients_connected_ends_in_time_without_sigkill(connect_socket, guests, settings):
     sockets = [connect_socket() for _ in range(20)]
     assert round_trip(sockets[0])
-    since = guest.run("date '+%Y-%m-%d %H:%M:%S'", hide=True).stdout.strip()
-    started = time.monotonic()
-    guest.run(f"sudo systemctl restart {units(settings)}", hide=True)
-    took = time.monotonic() - started
+    since = guests.front.run("date '+%Y-%m-%d %H:%M:%S'", hide=True).stdout.strip()
+    for name, conn in guests.app_guests():
+        started = time.monotonic()
+        conn.run(f"sudo systemctl restart {guests.units(name)}", hide=True)
+        # systemd's stop timeout: gunicorn's own graceful timeout ended it first
+        assert time.monotonic() - started < 15, name
     wait_for_app(settings)
-    journal = guest.run(f"sudo journalctl -u '{settings['name']}@*' --since {shlex.quote(since)} --no-pager",
-                        hide=True).stdout
-    assert "SIGKILL" not in journal and "timed out" not in journal, journal[-2000:]
-    assert took < 15  # systemd's stop timeout: gunicorn's own graceful timeout ended it first
+    journals = on_app_guests(guests, f"sudo journalctl -u '{settings['name']}@*' --since {shlex.quote(since)} --no-pager")
+    for journal in (result.stdout for result in journals):
+        assert "SIGKILL" not in journal and "timed out" not in journal, journal[-2000:]
 
 
-def test_logs_are_rotated_by_size_and_logging_goes_on(http, guest, settings):
+def test_logs_are_rotated_by_size_and_logging_goes_on(http, guests, settings):
     logs, name = settings["paths"]["logs"], settings["name"]
-    big = ("nginx-access.log", "app-access.log")
-    guest.run(" && ".join(f"sudo truncate -s 60M {logs}/{log}" for log in big), hide=True)
+    instance = http.get("/_devbox/health").json()["instance"]  # this client's, from now on
+    # nginx's log on the front, the app's on each guest that runs it (with nodes: 0, one guest).
+    big = {FRONT: ["nginx-access.log"]}
+    for guest, _ in guests.app_guests():
+        big.setdefault(guest, []).append("app-access.log")
     try:
-        guest.run(f"sudo systemctl start {name}-logrotate.service", hide=True)
-        # In root's shell: the folder is not the SSH user's to list.
-        sizes = guest.run(f"sudo bash -c \"stat -c '%n %s' {logs}/*.log {logs}/*.log.1\"", hide=True, warn=True).stdout
-        for log in big:
-            assert f"{logs}/{log}.1 62914560" in sizes, sizes  # the old one moved aside
+        for guest, files in big.items():
+            guests[guest].run(" && ".join(f"sudo truncate -s 60M {logs}/{log}" for log in files), hide=True)
+            guests[guest].run(f"sudo systemctl start {name}-logrotate.service", hide=True)
+            # In root's shell: the folder is not the SSH user's to list.
+            sizes = guests[guest].run(f"sudo bash -c \"stat -c '%n %s' {logs}/*.log {logs}/*.log.1\"", hide=True,
+                                      warn=True).stdout
+            for log in files:
+                assert f"{logs}/{log}.1 62914560" in sizes, sizes  # the old one moved aside
+
         # nginx and gunicorn both write to the new files: they reopen them on USR1
         # (nginx's workers a moment after its master).
         def logged_in_new_files():
             marker = uuid.uuid4().hex
             http.get(f"/?probe={marker}")
-            found = guest.run(f"sudo grep -l {marker} {logs}/nginx-access.log {logs}/app-access.log", hide=True,
-                              warn=True)
-            return found.stdout.split() == [f"{logs}/nginx-access.log", f"{logs}/app-access.log"]
+            found = [guests[guest].run(f"sudo grep -l {marker} {logs}/{log}", hide=True, warn=True).stdout.strip()
+                     for guest, log in ((FRONT, "nginx-access.log"),
+                                        (settings["instance_guests"][instance - 1], "app-access.log"))]
+            return found == [f"{logs}/nginx-access.log", f"{logs}/app-access.log"]
 
         assert wait_for(logged_in_new_files, timeout=10, interval=0.2)
     finally:
-        guest.run(f"sudo bash -c 'rm -f {logs}/*.log.1'", hide=True)
+        for guest in big:
+            guests[guest].run(f"sudo bash -c 'rm -f {logs}/*.log.1'", hide=True)
 
 
 def test_a_first_nginx_site_that_fails_leaves_nothing_behind(http, guest, settings):

@@ -108,14 +108,14 @@ def new_session_elsewhere(base_url, browser):
         return False
 
 
-def test_killing_an_instance_moves_its_clients_to_another(scaled, base_url, guest):
+def test_killing_an_instance_moves_its_clients_to_another(scaled, base_url, guests):
     browser = session_on(base_url, 2)
     client = PollingClient(base_url, browser)
     assert client.round_trip()
     before = devbox_guest.health(base_url, path=devbox_guest.instance_path(2))
     with Load(base_url, ["/"], cookies=browser.cookies) as load:
         time.sleep(0.2)
-        guest.run(f"sudo kill -9 {main_pid(guest, scaled, 2)}", hide=True)
+        guests.of_instance(2).run(f"sudo kill -9 {main_pid(guests, scaled, 2)}", hide=True)
         killed = time.monotonic()
         # Its session died with it; a new one, through the same cookie, lands on another instance.
         moved = devbox_guest.wait_for(lambda: new_session_elsewhere(base_url, browser), timeout=5)

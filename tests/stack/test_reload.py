@@ -77,7 +77,7 @@ def test_an_invalid_nginx_config_is_refused_and_the_old_one_keeps_serving(http, 
     assert http.get("/").status_code < 500
 
 
-def test_back_to_back_reloads_leave_no_worker_on_old_code(connect_socket, http, add_probe, guest, settings):
+def test_back_to_back_reloads_leave_no_worker_on_old_code(connect_socket, http, add_probe, guests, settings):
     # Connected clients keep each retired worker alive for a while; reloads
     # that come faster than that must still end with one worker, on new code.
     sockets = [connect_socket() for _ in range(3)]
@@ -91,8 +91,8 @@ def test_back_to_back_reloads_leave_no_worker_on_old_code(connect_socket, http, 
     instances = range(1, settings["instances"] + 1)
 
     def workers(instance):
-        return guest.run(f"ps -o pid= --ppid {main_pid(guest, settings, instance)}", hide=True,
-                         warn=True).stdout.split()
+        return guests.of_instance(instance).run(f"ps -o pid= --ppid {main_pid(guests, settings, instance)}",
+                                                hide=True, warn=True).stdout.split()
 
     for instance in instances:
         assert wait_for(lambda: len(workers(instance)) == 1, timeout=45), workers(instance)
@@ -126,14 +126,14 @@ echo "newest $(ps -o pid= --ppid "$master" --sort=start_time | tail -1)"
 """
 
 
-def test_with_a_thousand_clients_the_reload_returns_only_once_old_code_stopped_accepting(guest, settings):
+def test_with_a_thousand_clients_the_reload_returns_only_once_old_code_stopped_accepting(guests, settings):
     # The old worker then holds over a thousand descriptors (the first
     # instance's share of them); the reload must still see that it has not let
     # go of the listening socket yet.
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     clients = fanout.open_clients(f"http://{settings['host_ip']}:{settings['host_port']}", 1000)
-    unit = settings["app_units"][0]
+    unit, guest = settings["app_units"][0], guests.of_instance(1)
     check = HOLDERS.format(unit=unit, root=settings["paths"]["synced"], bind=settings["app_binds"][0])
     try:
         for _ in range(3):

@@ -1,17 +1,17 @@
 """While the app is down, nginx answers with a friendly page that retries by
 itself, never a raw 502."""
 
-from tests.helpers import units, wait_for_app
+from tests.helpers import on_app_guests, wait_for_app
 
 
-def test_app_down_gives_the_friendly_retrying_page(http, guest, settings):
-    guest.run(f"sudo systemctl stop {units(settings)}", hide=True)
+def test_app_down_gives_the_friendly_retrying_page(http, guests, settings):
+    on_app_guests(guests, "sudo systemctl stop {units}")
     try:
         response = http.get("/")
         socket_io = http.get("/socket.io/?EIO=4&transport=polling")
         health = http.get("/_devbox/health")
     finally:
-        guest.run(f"sudo systemctl start {units(settings)}", hide=True)
+        on_app_guests(guests, "sudo systemctl start {units}")
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "1"
     assert 'id="devbox-unavailable"' in response.text

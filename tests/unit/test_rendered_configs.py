@@ -205,3 +205,24 @@ def test_refresh_hub_runs_confined_from_a_root_owned_copy(settings):
     assert f"ExecStart=/usr/bin/python3 /usr/local/lib/{name}/refresh.py /run/{name}-refresh/refresh.sock" in unit
     assert "DynamicUser=yes" in unit and "ProtectSystem=strict" in unit
     assert f"LoadCredential=token:{settings['paths']['config']}/refresh.token" in unit
+
+
+def test_app_guests_are_reached_over_tcp_and_share_the_fronts_redis(nginx_check, raw, localize, monkeypatch):
+    raw["nodes"] = 2
+    front = localize(devbox_settings.validate(raw))
+    site = render("nginx/site.conf.j2", front)
+    balanced = site[site.index("upstream devbox_app {"):].split("}", 1)[0]
+    assert [line.strip() for line in balanced.splitlines() if "server " in line] == [
+        "server 10.0.3.201:5001 max_fails=0;", "server 10.0.3.202:5001 max_fails=0;"]
+    assert "    proxy_connect_timeout 2s;\n" in site  # an app guest that is gone holds no one long
+    result = nginx_check(site)
+    assert result.returncode == 0, result.stderr
+    monkeypatch.setenv("DEVBOX_GUEST", "app2")
+    app_guest = devbox_settings.validate(raw)
+    unit = render("app/app@.service.j2", app_guest)
+    assert "--bind 10.0.3.202:5001 " in unit and "ExecReload=/bin/bash /vagrant/provision/guest/app/reload.sh " \
+        "$MAINPID 10.0.3.202:5001" in unit
+    assert "redis-server.service" not in unit  # Redis is the front's
+    assert "ExecStartPre=+/bin/chown -R devbox:devbox /var/lib/devbox" in unit  # the shared DATA_DIR, the app's
+    # REDIS_URL comes with the password, from secret.env: not the guest's own loopback.
+    assert not [line for line in render("app/app.env.j2", app_guest).splitlines() if line.startswith("REDIS_URL=")]

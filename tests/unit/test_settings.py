@@ -3,6 +3,7 @@ everything with one line naming the key and the fix."""
 
 import copy
 import json
+import re
 
 import pytest
 import yaml
@@ -328,3 +329,49 @@ def test_lan_names_join_the_names_the_devbox_answers_to(raw):
     settings = devbox_settings.validate(raw)
     assert settings["allowed_hosts"] == ["localhost", "127.0.0.1", "[::1]", "devbox.lan", "192.168.1.5", "[fe80::1]"]
     assert devbox_settings.validate({**raw, "lan": False, "host_ip": "127.0.0.1"})["lan"] is False
+
+
+def test_nodes_make_a_front_and_app_guests_on_fixed_addresses(raw, monkeypatch):
+    for variable in (*devbox_settings.OVERRIDES, "DEVBOX_GUEST"):
+        monkeypatch.delenv(variable, raising=False)
+    one = devbox_settings.validate(raw)
+    # One guest runs everything; it has its fixed address already, for app guests to join.
+    assert one["guests"] == {"default": {"role": "all", "address": "10.0.3.200", "instances": [1]}}
+    assert (one["guest_role"], one["guest_units"], one["redis_host"]) == ("all", ["devbox@1.service"], "127.0.0.1")
+    raw["nodes"] = 2
+    front = devbox_settings.validate(raw)
+    assert front["guests"] == {"default": {"role": "front", "address": "10.0.3.200", "instances": []},
+                               "app1": {"role": "app", "address": "10.0.3.201", "instances": [1]},
+                               "app2": {"role": "app", "address": "10.0.3.202", "instances": [2]}}
+    assert (front["instances"], front["app_bind"], front["instance_guests"]) == (2, "tcp", ["app1", "app2"])
+    assert front["app_binds"] == ["10.0.3.201:5001", "10.0.3.202:5001"]  # over the private network, not loopback
+    assert (front["guest_units"], front["redis_host"]) == ([], "10.0.3.200")
+    monkeypatch.setenv("DEVBOX_GUEST", "app2")  # as the Vagrantfile provisions it
+    second = devbox_settings.validate(raw)
+    assert (second["guest_role"], second["guest_units"], second["app_bind_unit"]) == (
+        "app", ["devbox@2.service"], "10.0.3.202:5001")
+    monkeypatch.setenv("DEVBOX_GUEST", "app3")
+    with pytest.raises(SettingsError, match=r"^DEVBOX_GUEST: 'app3' is not one of this devbox's guests "
+                                            r"\(default, app1, app2\); provision it with vagrant provision$"):
+        devbox_settings.validate(raw)
+    monkeypatch.delenv("DEVBOX_GUEST")
+    monkeypatch.setenv("DEVBOX_NODES", "3")
+    assert devbox_settings.load()["instance_guests"] == ["app1", "app2", "app3"]
+
+
+@pytest.mark.parametrize("changes, expected", [
+    ({"nodes": 9}, "nodes: 9 is not a number from 0 to 8; use 0 (one guest runs everything) or the number of app guests"),
+    ({"nodes": "2"}, "nodes: '2' is not a number from 0 to 8"),
+    ({"nodes": 2, "instances": 3}, "instances: with nodes: 2 each app guest runs one instance (2 in all); "
+                                   "leave instances at 1"),
+])
+def test_bad_nodes_are_one_line(raw, changes, expected):
+    raw.update(changes)
+    with pytest.raises(SettingsError, match=f"^{re.escape(expected)}"):
+        devbox_settings.validate(raw)
+
+
+def test_a_bad_nodes_override_is_one_line(monkeypatch):
+    monkeypatch.setenv("DEVBOX_NODES", "two")
+    with pytest.raises(SettingsError, match=r"^DEVBOX_NODES: 'two' is not a number; use 0 to 8 or unset it$"):
+        devbox_settings.load()

@@ -12,7 +12,7 @@ worker_requirements="$DEVBOX_ROOT/requirements/worker-$DEVBOX_WORKER.txt"
 app_requirements="$DEVBOX_ROOT/$DEVBOX_APP_REQUIREMENTS"
 wheels="$DEVBOX_ROOT/$DEVBOX_WHEELHOUSE"  # filled on the host by ./setup.sh and fab provision
 unit="/etc/systemd/system/$DEVBOX_NAME@.service"   # a template: one unit per instance
-read -ra units <<< "$DEVBOX_APP_UNITS"
+read -ra units <<< "$DEVBOX_GUEST_UNITS"   # this guest's instances
 # Only devbox's package is put on the venv's path, not the whole synced folder:
 # the app must not find devbox's tests, benchmarks or fabfile as modules.
 pylib="$(dirname "$venv")/lib"
@@ -26,9 +26,19 @@ install -d -o root -g "$user" -m 750 "$DEVBOX_PATHS_CONFIG"
 install -d -m 755 "$pylib"
 ln -sfn "$DEVBOX_ROOT/devbox" "$pylib/devbox"
 
-# The secret never comes from the repository; it is made here, once.
+# The secret never comes from the repository; it is made here, once. App
+# guests (nodes) share theirs, and Redis's password, from the Vagrantfile.
 secret_file="$DEVBOX_PATHS_CONFIG/secret.env"
-if ! grep -qs '^SECRET_KEY=' "$secret_file"; then
+if [[ -n ${DEVBOX_SECRET_KEY:-} ]]; then
+  for secret in "$DEVBOX_SECRET_KEY" "$DEVBOX_REDIS_PASSWORD"; do
+    [[ $secret =~ ^[0-9a-f]{64}$ ]] || die "the secrets from the Vagrantfile are not 64 hex digits"
+  done
+  (umask 027
+   printf 'SECRET_KEY=%s\nREDIS_URL=redis://:%s@%s:6379/0\n' "$DEVBOX_SECRET_KEY" "$DEVBOX_REDIS_PASSWORD" \
+     "$DEVBOX_REDIS_HOST" > "$secret_file.new")
+  chgrp "$user" "$secret_file.new"
+  mv "$secret_file.new" "$secret_file"
+elif ! grep -qs '^SECRET_KEY=' "$secret_file"; then
   (umask 027; echo "SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_hex(32))')" > "$secret_file")
   chgrp "$user" "$secret_file"
 fi
@@ -81,8 +91,8 @@ if render app/app@.service.j2 "$unit"; then
   systemctl daemon-reload
   unit_changed=true
 fi
-# Instances no longer wanted (instances went down), and the single unit of an
-# older devbox, stop for good.
+# Instances no longer wanted here (instances went down), and the single unit
+# of an older devbox, stop for good.
 mapfile -t present < <(systemctl list-units --all --plain --no-legend "$DEVBOX_NAME@*.service" "$DEVBOX_NAME.service" \
   | awk '{print $1}')
 for old in "${present[@]}"; do

@@ -2,9 +2,43 @@
 # Redis, the message queue devbox offers every app as REDIS_URL: during a
 # graceful reload the old and the new worker both serve clients, and a
 # Flask-SocketIO broadcast reaches both only through a queue.
-# Debian's default config listens on loopback only, which is what we want.
+# With one guest it listens on loopback only (Debian's default). With app
+# guests (nodes) it also listens on the front's fixed address, with the
+# password the Vagrantfile made for this devbox.
 set -euo pipefail
+source "$DEVBOX_ROOT/provision/guest/lib.sh"
 
+conf=/etc/redis/devbox.conf
+main=/etc/redis/redis.conf
+tmp=$(mktemp)
+trap 'rm -f "$tmp"' EXIT
+if [[ $DEVBOX_NODES == 0 ]]; then
+  echo "# devbox: one guest, Redis on loopback only (Debian's defaults in redis.conf)" > "$tmp"
+else
+  [[ $(ip -4 -o addr show) == *" $DEVBOX_GUEST_ADDRESS/"* ]] \
+    || die "this guest lacks its fixed address $DEVBOX_GUEST_ADDRESS, which app guests reach Redis on; run vagrant reload"
+  if [[ -n ${DEVBOX_REDIS_PASSWORD:-} ]]; then
+    [[ $DEVBOX_REDIS_PASSWORD =~ ^[0-9a-f]{64}$ ]] || die "DEVBOX_REDIS_PASSWORD is not 64 hex digits"
+    printf '# devbox: app guests reach Redis here, with the password.\nbind 127.0.0.1 -::1 %s\nrequirepass %s\n' \
+      "$DEVBOX_GUEST_ADDRESS" "$DEVBOX_REDIS_PASSWORD" > "$tmp"
+  elif grep -qs '^requirepass ' "$conf"; then
+    cp "$conf" "$tmp"   # a named step (fab) without the secrets: keep them
+  else
+    die "Redis's password comes from the Vagrantfile; run vagrant provision"
+  fi
+fi
+changed=false
+install_file "$tmp" "$conf" 640 && changed=true
+chgrp redis "$conf"
+grep -qx "include $conf" "$main" || { echo "include $conf" >> "$main"; changed=true; }
 systemctl enable --quiet redis-server
-systemctl start redis-server
-redis-cli ping >/dev/null || { echo "redis-server does not answer on 127.0.0.1:6379" >&2; exit 1; }
+if $changed; then
+  systemctl restart redis-server
+else
+  systemctl start redis-server
+fi
+for _ in $(seq 20); do
+  [[ $(bash "$(dirname "$0")/cli.sh" ping 2>/dev/null) == PONG ]] && exit 0
+  sleep 0.25
+done
+die "redis-server does not answer on 127.0.0.1:6379 (journalctl -u redis-server)"

@@ -9,7 +9,7 @@ import uuid
 import pytest
 
 from devbox.host.guest import wait_for
-from tests.helpers import use_scratch_data
+from tests.helpers import scratch_folder, use_scratch_data
 
 
 def received(client):
@@ -63,17 +63,17 @@ def test_broadcasts_come_back_by_themselves_when_redis_does(connect_client, http
 
 
 @pytest.fixture
-def small_disk(guest, settings):
+def small_disk(guest, guests, settings):
     """The app's data folder on a 2 MB tmpfs, the app restarted onto it; back to the scratch folder afterwards."""
-    scratch = f"{settings['paths']['data']}-test"
+    scratch = scratch_folder(settings)
     guest.run(f"sudo mount -t tmpfs -o size=2m,mode=750,uid=$(id -u {settings['name']}),gid=$(id -g {settings['name']}) "
               f"devbox-test-disk {scratch}", hide=True)
     try:
-        use_scratch_data(settings, guest, fresh=False)
+        use_scratch_data(settings, guests, fresh=False)
         yield scratch
     finally:
         guest.run(f"sudo umount -l {scratch}", hide=True)
-        use_scratch_data(settings, guest)
+        use_scratch_data(settings, guests)
 
 
 def test_a_full_disk_is_a_clear_refusal_and_loses_nothing_acknowledged(http, guest, small_disk, unique_text):

@@ -45,11 +45,11 @@ def test_chromium_pages_on_different_instances_see_each_others_posts(scaled, bas
     assert all(page.errors == [] for page in pages.values())
 
 
-def test_pages_of_a_killed_instance_move_to_another_and_catch_up(scaled, base_url, guest, demo_page, unique_text):
+def test_pages_of_a_killed_instance_move_to_another_and_catch_up(scaled, base_url, guests, demo_page, unique_text):
     pages = pages_on_instances(demo_page, base_url, 2)
     (dying, victim), (_, sender) = sorted(pages.items())
     before = devbox_guest.health(base_url, path=devbox_guest.instance_path(dying))["boot_id"]
-    guest.run(f"sudo kill -9 {main_pid(guest, scaled, dying)}", hide=True)
+    guests.of_instance(dying).run(f"sudo kill -9 {main_pid(guests, scaled, dying)}", hide=True)
     # Posted while the victim's instance is gone: its page must show it once it is back on another.
     sender.fill("#text", unique_text)
     sender.click("#notify-form button[type=submit]")

@@ -7,6 +7,8 @@ import shlex
 
 import pytest
 
+from tests.helpers import scratch_folder
+
 
 def received(client, event):
     """A queue that collects every ``event`` the client receives."""
@@ -113,7 +115,7 @@ def test_posts_land_in_scratch_data_not_the_developers(http, guest, settings, un
     def holds(folder):
         return guest.run(f"sudo grep -qF {text} {folder}/notifications.sqlite", hide=True, warn=True).ok
 
-    assert (holds(f"{data}-test"), holds(data)) == (True, False)
+    assert (holds(scratch_folder(settings)), holds(data)) == (True, False)
 
 
 def test_a_form_posted_from_another_sites_page_is_refused_and_not_stored(http, unique_text):

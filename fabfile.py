@@ -41,8 +41,10 @@ def _connection(guest=devbox_settings.FRONT):
 
 
 def _guests(s):
-    """Connections to the front (opened now) and to the app guests (when first used)."""
-    return devbox_guest.Guests(s, front=_connection())
+    """Connections to every guest; a front that is down ends the task with its one line."""
+    guests = devbox_guest.Guests(s)
+    _guest(lambda: guests.front)
+    return guests
 
 
 def _vagrant(action, *args, **kwargs):

@@ -246,6 +246,33 @@ class Bench:
         finally:
             self.switch(DEVBOX_INSTANCES=None)
 
+    def nodes(self, count: int, messages: int, clients: int, rounds: int, form: tuple[str, str],
+              reloads: int) -> dict:
+        """The same ``count`` app instances in one guest and on ``count`` app guests (nodes),
+        interleaved run by run: dynamic req/s, Socket.IO round trip and broadcast fan-out
+        through 8001, `fab reload` under load. The app guests are made first and destroyed after."""
+        topologies = {f"{count} instances, one guest": {"DEVBOX_INSTANCES": str(count), "DEVBOX_NODES": None},
+                      f"{count} app guests": {"DEVBOX_INSTANCES": None, "DEVBOX_NODES": str(count)}}
+        app_guests = ["vagrant", "destroy", "-f", "/^app[0-9]+$/"]
+        subprocess.run(["vagrant", "up"], cwd=ROOT, capture_output=True, check=True,
+                       env={**os.environ, "DEVBOX_NODES": str(count)})
+        runs = {name: [] for name in topologies}
+        try:
+            for _ in range(self.runs):
+                for name, overrides in topologies.items():
+                    self.switch(**overrides)
+                    rtt = self.rtt_via_host(messages)
+                    spread = fanout.measure(self.load_url, clients, rounds, *form)
+                    reload = self.reload_under_load(reloads)
+                    runs[name].append({"dynamic_rps": self.on_host("/")["rps"], "rtt_median_ms": rtt["median_ms"],
+                                       "rtt_p99_ms": rtt["p99_ms"], f"fanout_{clients}_median_ms": spread["median_ms"],
+                                       f"fanout_{clients}_p99_ms": spread["p99_ms"], "reload_median_s": reload["median_s"],
+                                       "reload_failed_requests": reload["failed_requests"]})
+        finally:
+            self.switch(DEVBOX_INSTANCES=None, DEVBOX_NODES=None)
+            subprocess.run(app_guests, cwd=ROOT, capture_output=True, env={**os.environ, "DEVBOX_NODES": str(count)})
+        return {name: {key: round(median([run[key] for run in rs]), 3) for key in rs[0]} for name, rs in runs.items()}
+
     def timed(self, command: list[str], times: int) -> dict:
         samples = []
         for _ in range(times):
@@ -299,6 +326,16 @@ def table(r: dict, port: int) -> str:
                      f"median {unix['rtt_median_ms']} / {tcp['rtt_median_ms']}, p99 {unix['rtt_p99_ms']} / "
                      f"{tcp['rtt_p99_ms']}; dynamic {unix['dynamic_rps']:.0f} / {tcp['dynamic_rps']:.0f} req/s",
                      f"unix / TCP (median): {ratio(unix['rtt_median_ms'], tcp['rtt_median_ms'])}"))
+    if "nodes" in r:
+        (one, guest), (apart, guests) = r["nodes"].items()
+        fan = next(key for key in guest if key.startswith("fanout_"))
+        for label, key in (("dynamic /, req/s", "dynamic_rps"), ("Socket.IO round trip, median ms", "rtt_median_ms"),
+                           (f"broadcast to {fan.split('_')[1]} clients, median ms", fan),
+                           ("fab reload under load, median s", "reload_median_s")):
+            rows.append((f"{label}: {one} / {apart}", f"{guest[key]} / {guests[key]}",
+                         f"apart / one guest: {ratio(guests[key], guest[key])}"))
+        rows.append((f"failed requests during the reloads: {one} / {apart}",
+                     f"{guest['reload_failed_requests']} / {guests['reload_failed_requests']}", ""))
     if "reload_modes" in r:
         rm = r["reload_modes"]
         for mode, label in (("all", "all at once"), ("rolling", "--rolling")):
@@ -341,7 +378,7 @@ def main(argv=None):
     parser.add_argument("--workers", default=",".join(devbox_settings.WORKERS),
                         help="worker classes to compare, comma-separated ('' to skip; default: all)")
     parser.add_argument("--only", help="comma-separated subset of: static,dynamic,rtt,reload,fanout,provision,crash,"
-                                       "workers,scaling,binds,reload_modes")
+                                       "workers,scaling,binds,reload_modes,nodes")
     parser.add_argument("--post", default=fanout.POST, help=f"the app's form that broadcasts (default {fanout.POST})")
     parser.add_argument("--field", default=fanout.FIELD, help=f"its text field (default {fanout.FIELD})")
     parser.add_argument("--instances", default="1,2,4", help="app instances to compare (default 1,2,4)")
@@ -373,6 +410,7 @@ def main(argv=None):
                                          [int(c) for c in args.clients.split(",")], 10, (args.post, args.field)),
         "binds": lambda: bench.binds(args.messages),
         "reload_modes": lambda: bench.reload_modes(3, args.reloads),
+        "nodes": lambda: bench.nodes(2, args.messages, 1000, 10, (args.post, args.field), 3),
     }
     only = args.only.split(",") if args.only else list(measures)
     if set(only) - set(measures):

@@ -371,9 +371,10 @@ def validate(raw: Any, root: Path = ROOT) -> dict:
     s["guests"] = _guests(s)
     pattern = (f"unix:{s['app_socket_dir']}/{{}}.sock" if s["app_bind"] == "unix" else f"127.0.0.1:{s['app_port']}")
     s["app_bind_unit"] = pattern.format("%i")  # systemd puts the instance number in
-    s["app_binds"] = [pattern.format(i) for i in range(1, s["instances"] + 1)]
-    if s["nodes"]:
+    if s["nodes"]:  # each app guest's gunicorn on its own address
         s["app_binds"] = [f"{g['address']}:{s['app_port']}" for g in s["guests"].values() if g["role"] == "app"]
+    else:
+        s["app_binds"] = [pattern.format(i) for i in range(1, s["instances"] + 1)]
     # Which guest each instance runs on, for the host's commands (fab reload, the tests).
     s["instance_guests"] = [name for name, g in s["guests"].items() for _ in g["instances"]]
     _this_guest(s)

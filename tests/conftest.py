@@ -25,8 +25,7 @@ def settings():
     return devbox_settings.load()
 
 
-def _connection(guest):
-    conn = devbox_guest.connection(guest)
+def _quiet(conn):
     conn.config.run.in_stream = False  # pytest captures stdin; nothing here is interactive
     return conn
 
@@ -41,7 +40,7 @@ def guests(settings):
         devbox_guest.health(url, timeout=5)
     except OSError as exc:
         pytest.exit(f"devbox does not answer at {url} ({exc}); run ./setup.sh or fab up", returncode=3)
-    guests = devbox_guest.Guests(settings, connect=_connection)
+    guests = devbox_guest.Guests(settings, configure=_quiet)
     with scratch_data(settings, guests):
         yield guests
     guests.close()

@@ -48,40 +48,59 @@ def state(guest: str = FRONT) -> tuple[str, str]:
     return status.state, status.provider
 
 
-def connection(guest: str = FRONT):
-    """A Fabric Connection to a running guest (the front unless named), from `vagrant ssh-config`."""
+def ssh_configs(guest: str | None = None) -> dict[str, dict]:
+    """`vagrant ssh-config` of one guest, or of every guest in one call (each call
+    costs a second or more of Ruby start-up): {name: {'HostName': ..., ...}}."""
+    configs, current = {}, None
+    for line in vagrant(quiet=True).ssh_config(vm_name=guest).splitlines():
+        key, _, value = line.strip().partition(" ")
+        if key == "Host":
+            current = configs.setdefault(value, {})
+        elif current is not None and key:
+            current[key] = value.strip().strip('"')
+    return configs
+
+
+def _connect(conf: dict):
     from fabric import Connection
 
+    return Connection(host=conf["HostName"], user=conf["User"], port=int(conf["Port"]),
+                      connect_kwargs={"key_filename": conf["IdentityFile"]}, connect_timeout=10)
+
+
+def connection(guest: str = FRONT):
+    """A Fabric Connection to a running guest (the front unless named), from `vagrant ssh-config`."""
     try:
-        conf = vagrant(quiet=True).conf(vm_name=guest)
+        return _connect(ssh_configs(guest)[guest])
     except subprocess.CalledProcessError:
         # Asked only now: each vagrant call costs a second of Ruby start-up.
         current, _ = state(guest)
-        where = "" if guest == FRONT else f"app guest {guest} "
+        where = "guest" if guest == FRONT else f"app guest {guest}"
         if current == "not_created":
-            raise GuestError(f"the {where or 'guest '}is not created; run fab up") from None
-        raise GuestError(f"the {where or 'guest '}is {current.replace('_', ' ')}; run fab up") from None
-    return Connection(
-        host=conf["HostName"],
-        user=conf["User"],
-        port=int(conf["Port"]),
-        connect_kwargs={"key_filename": conf["IdentityFile"].strip('"')},
-        connect_timeout=10,
-    )
+            raise GuestError(f"the {where} is not created; run fab up") from None
+        raise GuestError(f"the {where} is {current.replace('_', ' ')}; run fab up") from None
 
 
 class Guests:
-    """Connections to the devbox's guests, each made when first used: the
-    front (nginx, Redis) and the guest of each app instance, which is the
-    front too with nodes: 0."""
+    """Connections to the devbox's guests, made when first needed (all of them
+    at once, from one `vagrant ssh-config`): the front (nginx, Redis) and the
+    guest of each app instance, which is the front too with nodes: 0.
+    ``configure`` is applied to each new connection."""
 
-    def __init__(self, settings: dict, front=None, connect=None):
-        self.settings, self.connect = settings, connect or connection
-        self.connections = {FRONT: front} if front else {}
+    def __init__(self, settings: dict, configure=None):
+        self.settings, self.configure = settings, configure or (lambda conn: conn)
+        self.connections = {}
 
     def __getitem__(self, guest: str):
         if guest not in self.connections:
-            self.connections[guest] = self.connect(guest)
+            try:
+                configs = ssh_configs()  # a guest that is down fails them all: asked alone below
+            except subprocess.CalledProcessError:
+                configs = {}
+            for name, conf in configs.items():
+                self.connections.setdefault(name, self.configure(_connect(conf)))
+            if guest not in self.connections:
+                self.connections[guest] = self.configure(connection(guest))
         return self.connections[guest]
 
     @property

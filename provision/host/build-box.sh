@@ -87,10 +87,11 @@ echo '{"provider": "lxc", "version": "1.0.0"}' > "$work/metadata.json"
 # the host's files, those of the synced folder included.
 # /sys is read-only, as systemd expects of a container (with it writable,
 # networkd waits for a udev that never comes).
-cat > "$work/lxc-config" <<'LXC'
+# The host's architecture: debootstrap built for it (amd64, arm64).
+cat > "$work/lxc-config" <<LXC
 lxc.include = /usr/share/lxc/config/common.conf
 lxc.include = /usr/share/lxc/config/userns.conf
-lxc.arch = amd64
+lxc.arch = $(dpkg --print-architecture)
 lxc.idmap = u 0 100000 65536
 lxc.idmap = g 0 100000 65536
 lxc.mount.auto =

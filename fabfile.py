@@ -105,9 +105,10 @@ def destroy(c):
 def provision(c):
     """Apply changes to devbox.yaml or the app's requirements to the running guest."""
     s = _settings()
-    state, _ = _guest(devbox_guest.state)
-    if state != "running":  # vagrant would say so, and exit 0
-        raise Exit(f"devbox: the guest is {state.replace('_', ' ')}; run fab up", code=1)
+    for name, (state, _) in _guest(devbox_guest.states).items():
+        if state != "running":  # vagrant would say so, and exit 0
+            where = "guest" if name == devbox_settings.FRONT else f"app guest {name}"
+            raise Exit(f"devbox: the {where} is {state.replace('_', ' ')}; run fab up", code=1)
     _wheels(s)
     _vagrant("provision")
 
@@ -243,7 +244,7 @@ def logs(c, follow=False, lines=20):
     flag = "-F" if follow else ""
     # nginx's logs on the front, each app guest's own (with nodes: 0, all on the one guest).
     files = {devbox_settings.FRONT: ["nginx-access.log", "nginx-error.log"]}
-    for guest, _ in guests.app_guests():
+    for guest in dict.fromkeys(s["instance_guests"]):
         files.setdefault(guest, []).append("app.log")
     running = []
     for guest, names in files.items():

@@ -22,8 +22,9 @@ test_app=tests/apps/plain
 
 if [[ $command == down ]]; then
   # Every guest, app guests (nodes) included, whatever nodes says now.
+  # (instances must then be 1: each app guest runs one.)
   DEVBOX_NODES=$(.venv/bin/python -c 'from devbox.settings import MAX_NODES; print(MAX_NODES)' 2>/dev/null || echo 0) \
-    vagrant destroy -f || true
+    DEVBOX_INSTANCES=1 vagrant destroy -f || true
   provision/host/forward.sh clear
   provision/host/network.sh stop
   exit 0

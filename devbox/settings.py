@@ -311,7 +311,7 @@ def _this_guest(s: dict) -> None:
                             "provision it with vagrant provision")
     guest = s["guests"][name]
     s["guest"], s["guest_role"], s["guest_address"] = name, guest["role"], guest["address"]
-    s["guest_units"] = [s["app_units"][k - 1] for k in guest["instances"]]
+    s["guest_units"] = guest["units"]
     if s["nodes"] and guest["role"] == "app":
         s["app_bind_unit"] = s["app_binds"][guest["instances"][0] - 1]
     # Redis listens beyond its guest's loopback only for app guests, with a password.
@@ -377,6 +377,8 @@ def validate(raw: Any, root: Path = ROOT) -> dict:
         s["app_binds"] = [pattern.format(i) for i in range(1, s["instances"] + 1)]
     # Which guest each instance runs on, for the host's commands (fab reload, the tests).
     s["instance_guests"] = [name for name, g in s["guests"].items() for _ in g["instances"]]
+    for g in s["guests"].values():
+        g["units"] = [s["app_units"][k - 1] for k in g["instances"]]
     _this_guest(s)
     worker = need("worker")
     if worker not in WORKERS:

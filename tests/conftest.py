@@ -60,6 +60,8 @@ def scaled(guests, settings):
     if settings["instances"] >= 2:
         yield settings
         return
+    if settings["nodes"]:
+        pytest.fail("several instances with app guests means nodes: 2 or more; run with DEVBOX_NODES=2")
     with instances(settings, guests, 3) as several:
         yield several
 

@@ -40,8 +40,10 @@ def wait_for_app(settings, timeout=30):
 
 
 def scratch_folder(settings):
-    """Where the tests' DATA_DIR is: in the real one, which app guests (nodes) share."""
-    return f"{settings['paths']['data']}/.devbox-test"
+    """Where the tests' DATA_DIR is: beside the real one, or with app guests (nodes) in
+    it, since only that folder is theirs to share."""
+    data = settings["paths"]["data"]
+    return f"{data}/.devbox-test" if settings["nodes"] else f"{data}-test"
 
 
 def _scratch_paths(settings):

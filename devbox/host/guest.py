@@ -117,8 +117,7 @@ class Guests:
 
     def units(self, guest: str) -> str:
         """The app units a guest runs, for one systemctl command."""
-        instances = self.settings["guests"][guest]["instances"]
-        return " ".join(self.settings["app_units"][k - 1] for k in instances)
+        return " ".join(self.settings["guests"][guest]["units"])
 
     def close(self) -> None:
         for conn in self.connections.values():

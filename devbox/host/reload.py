@@ -79,7 +79,8 @@ def reload_app(settings: dict, guests: devbox_guest.Guests, nginx: bool = False,
     after = {}
     for batch in batches:
         for guest in dict.fromkeys(settings["instance_guests"][i - 1] for i in batch):
-            units = " ".join(settings["app_units"][i - 1] for i in batch if settings["instance_guests"][i - 1] == guest)
+            wanted = {settings["app_units"][i - 1] for i in batch}
+            units = " ".join(unit for unit in settings["guests"][guest]["units"] if unit in wanted)
             result = guests[guest].run(f"sudo systemctl reload-or-restart {units}", hide=True, warn=True)
             if result.failed:
                 raise ReloadError("systemctl could not reload the app (its message above); see fab logs",

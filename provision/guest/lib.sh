@@ -9,6 +9,12 @@ step() {
   echo "devbox: $name ok ($((SECONDS - started))s)"
 }
 
+# check_secret NAME VALUE: a secret the Vagrantfile made (nodes) is 64 hex digits, or nothing goes on.
+check_secret() {
+  [[ $2 =~ ^[0-9a-f]{64}$ ]] \
+    || die "$1 from the Vagrantfile is not 64 hex digits; delete .vagrant/devbox-secrets.json and run vagrant provision"
+}
+
 # install_file SRC DEST [MODE]: replace DEST only when SRC differs.
 # Returns 0 when DEST changed, 1 when it was already up to date, and stops
 # provisioning when DEST cannot be written: callers test the result in an

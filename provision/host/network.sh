@@ -54,6 +54,13 @@ delete_all filter INPUT "${guard[@]}"
 iptables -w -t filter -I INPUT 1 "${guard[@]}"
 sysctl -qw "net.ipv4.conf.$bridge.route_localnet=1"
 
+# Ours, from an older devbox that handed out devbox's fixed addresses too: start it again.
+if [[ -f $pidfile ]] && ! tr '\0' ' ' < "/proc/$(cat "$pidfile")/cmdline" 2>/dev/null | grep -q -- "--dhcp-range=$range "; then
+  old=$(cat "$pidfile")
+  kill "$old" 2>/dev/null || true
+  rm -f "$pidfile"
+  for _ in $(seq 20); do kill -0 "$old" 2>/dev/null || break; sleep 0.1; done
+fi
 # A bridge that lxc-net already serves has its own dnsmasq; leave it be.
 if pgrep -f "dnsmasq.*--interface=$bridge( |$)" >/dev/null; then
   exit 0

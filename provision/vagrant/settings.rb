@@ -35,8 +35,19 @@ module DevboxSettings
     unless File.exist?(path)
       Dir.mkdir(File.dirname(path)) unless Dir.exist?(File.dirname(path))
       secrets = { "DEVBOX_SECRET_KEY" => SecureRandom.hex(32), "DEVBOX_REDIS_PASSWORD" => SecureRandom.hex(32) }
-      File.open(path, File::WRONLY | File::CREAT | File::EXCL, 0o600) { |f| f.write(JSON.generate(secrets)) }
+      # Whole or not at all, and the first of two Vagrants at once wins.
+      draft = "#{path}.#{Process.pid}"
+      File.open(draft, File::WRONLY | File::CREAT | File::EXCL, 0o600) { |f| f.write(JSON.generate(secrets)) }
+      begin
+        File.link(draft, path)
+      rescue Errno::EEXIST
+        # another Vagrant made them first: theirs stand
+      ensure
+        File.unlink(draft)
+      end
     end
     JSON.parse(File.read(path))
+  rescue JSON::ParserError, SystemCallError => e
+    abort "devbox: #{path} cannot be read (#{e.message}); delete it and run vagrant up again"
   end
 end

@@ -30,14 +30,18 @@ ln -sfn "$DEVBOX_ROOT/devbox" "$pylib/devbox"
 # guests (nodes) share theirs, and Redis's password, from the Vagrantfile.
 secret_file="$DEVBOX_PATHS_CONFIG/secret.env"
 if [[ -n ${DEVBOX_SECRET_KEY:-} ]]; then
-  for secret in "$DEVBOX_SECRET_KEY" "$DEVBOX_REDIS_PASSWORD"; do
-    [[ $secret =~ ^[0-9a-f]{64}$ ]] || die "the secrets from the Vagrantfile are not 64 hex digits"
-  done
+  check_secret DEVBOX_SECRET_KEY "$DEVBOX_SECRET_KEY"
+  check_secret DEVBOX_REDIS_PASSWORD "$DEVBOX_REDIS_PASSWORD"
   (umask 027
    printf 'SECRET_KEY=%s\nREDIS_URL=redis://:%s@%s:6379/0\n' "$DEVBOX_SECRET_KEY" "$DEVBOX_REDIS_PASSWORD" \
      "$DEVBOX_REDIS_HOST" > "$secret_file.new")
-  chgrp "$user" "$secret_file.new"
-  mv "$secret_file.new" "$secret_file"
+  if cmp -s "$secret_file.new" "$secret_file"; then
+    rm -f "$secret_file.new"
+  else
+    chgrp "$user" "$secret_file.new"
+    mv "$secret_file.new" "$secret_file"
+    secret_changed=true   # the app must restart with it
+  fi
 elif ! grep -qs '^SECRET_KEY=' "$secret_file"; then
   (umask 027; echo "SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_hex(32))')" > "$secret_file")
   chgrp "$user" "$secret_file"
@@ -83,7 +87,7 @@ fi
 mapfile -t stale < <(ls -1dt "$venv"-*/ 2>/dev/null | sed 's:/$::' | grep -vxF "$target" | tail -n +3)
 ((${#stale[@]} == 0)) || rm -rf "${stale[@]}"
 
-unit_changed=false
+unit_changed=${secret_changed:-false}
 if render app/app.env.j2 "$DEVBOX_PATHS_CONFIG/app.env"; then
   unit_changed=true
 fi

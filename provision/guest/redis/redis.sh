@@ -18,7 +18,7 @@ else
   [[ $(ip -4 -o addr show) == *" $DEVBOX_GUEST_ADDRESS/"* ]] \
     || die "this guest lacks its fixed address $DEVBOX_GUEST_ADDRESS, which app guests reach Redis on; run vagrant reload"
   if [[ -n ${DEVBOX_REDIS_PASSWORD:-} ]]; then
-    [[ $DEVBOX_REDIS_PASSWORD =~ ^[0-9a-f]{64}$ ]] || die "DEVBOX_REDIS_PASSWORD is not 64 hex digits"
+    check_secret DEVBOX_REDIS_PASSWORD "$DEVBOX_REDIS_PASSWORD"
     printf '# devbox: app guests reach Redis here, with the password.\nbind 127.0.0.1 -::1 %s\nrequirepass %s\n' \
       "$DEVBOX_GUEST_ADDRESS" "$DEVBOX_REDIS_PASSWORD" > "$tmp"
   elif grep -qs '^requirepass ' "$conf"; then

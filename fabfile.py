@@ -215,9 +215,14 @@ def status(c):
     print(f"app       {s['app']['wsgi']} in {s['app']['folder']}/, gunicorn {s['worker']} worker, "
           f"{s['instances']} instance{'s' if s['instances'] > 1 else ''}{where}")
     healths = devbox_guest.instance_healths(s)
+    actives = {}  # one systemctl per guest, whatever its number of instances
+    for guest in dict.fromkeys(s["instance_guests"]):
+        units = s["guests"][guest]["units"]
+        answers = (run(f"systemctl is-active {' '.join(units)}", guest).split() if states[guest][0] == "running"
+                   else [f"{guest} is down"] * len(units))
+        actives.update(zip(units, answers))
     for instance, (unit, bind, guest) in enumerate(zip(s["app_units"], s["app_binds"], s["instance_guests"]), 1):
-        health = healths[instance]
-        active = run(f"systemctl is-active {unit}", guest) if states[guest][0] == "running" else f"{guest} is down"
+        health, active = healths[instance], actives[unit]
         answer = (f"{health['status']}, version {health['version']}, pid {health['pid']}" if health
                   else "no answer")
         print(f"  {unit} {active}{f' on {guest}' if s['nodes'] else ''}, on {bind}: {answer}")

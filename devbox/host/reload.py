@@ -78,8 +78,8 @@ def reload_app(settings: dict, guests: devbox_guest.Guests, nginx: bool = False,
     batches = [[i] for i in instances] if rolling else [instances]
     after = {}
     for batch in batches:
+        wanted = {settings["app_units"][i - 1] for i in batch}
         for guest in dict.fromkeys(settings["instance_guests"][i - 1] for i in batch):
-            wanted = {settings["app_units"][i - 1] for i in batch}
             units = " ".join(unit for unit in settings["guests"][guest]["units"] if unit in wanted)
             result = guests[guest].run(f"sudo systemctl reload-or-restart {units}", hide=True, warn=True)
             if result.failed:

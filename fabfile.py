@@ -17,6 +17,7 @@ from invoke.exceptions import Exit
 from devbox import settings as devbox_settings
 from devbox.host import guest as devbox_guest
 from devbox.host import reload as devbox_reload
+from devbox.host import sync as devbox_sync
 from devbox.host import wheels as devbox_wheels
 from devbox.host.watch import QUIET
 
@@ -61,6 +62,14 @@ def _wheels(s):
     try:
         devbox_wheels.fetch(s)
     except devbox_wheels.WheelsError as exc:
+        raise Exit(f"devbox: {exc}", code=1) from None
+
+
+def _copy_tree(guests):
+    """A guest that holds a copy of the repository (libvirt: rsync) gets the files as they are now."""
+    try:
+        _guest(guests.copy_tree)
+    except devbox_sync.SyncError as exc:
         raise Exit(f"devbox: {exc}", code=1) from None
 
 
@@ -110,6 +119,7 @@ def provision(c):
             where = "guest" if name == devbox_settings.FRONT else f"app guest {name}"
             raise Exit(f"devbox: the {where} is {state.replace('_', ' ')}; run fab up", code=1)
     _wheels(s)
+    _copy_tree(_guests(s))
     _vagrant("provision")
 
 
@@ -117,8 +127,10 @@ def provision(c):
 def reload(c, rolling=False):
     """Load code changes: the app reloaded gracefully, nginx re-rendered (nginx -t first); waits for the new code."""
     s = _settings()
+    guests = _guests(s)
+    _copy_tree(guests)
     try:
-        elapsed, health = _guest(lambda: devbox_reload.reload_app(s, _guests(s), nginx=True, rolling=rolling))
+        elapsed, health = _guest(lambda: devbox_reload.reload_app(s, guests, nginx=True, rolling=rolling))
     except devbox_reload.ReloadError as exc:
         if exc.log:
             print(exc.log, file=sys.stderr)

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # One command from a bare Debian/Ubuntu machine (as root) to a running devbox:
-#   ./setup.sh              install, build the lxc box, bring the guest up
-#   ./setup.sh test [ARGS]  the same, then the whole test suite, and the stack suite
-#                           again under each other worker class, with 3 app
-#                           instances, with 2 app guests and with a second app
-#                           (ARGS: only pytest ARGS)
-#   ./setup.sh down         destroy the guest and take the host network down
+#   ./setup.sh [--provider P]        install, build the box, bring the guest up
+#   ./setup.sh [--provider P] test [ARGS]
+#                          the same, then the whole test suite, and the stack
+#                          suite again under each other worker class, with 3 app
+#                          instances, with 2 app guests, with a second app, and
+#                          (lxc) on a libvirt VM (ARGS: only pytest ARGS)
+#   ./setup.sh down        destroy the guests and take the host networks down
+# P: lxc (default; a container) or libvirt (a VM; here under software
+# emulation, provisioned online through the host's package caches).
 # Idempotent: on a machine that has everything it only checks, in seconds.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -13,26 +16,41 @@ cd "$(dirname "$0")"
 say() { printf '\n==> %s\n' "$*"; }
 die() { echo "setup.sh: $*" >&2; exit 1; }
 
-[[ $(id -u) == 0 ]] || die "run as root (sudo ./setup.sh): it installs packages and creates the lxc bridge"
+[[ $(id -u) == 0 ]] || die "run as root (sudo ./setup.sh): it installs packages and creates the guest's network"
+provider=lxc
+case ${1:-} in
+  --provider) provider=${2:-}; shift 2 || shift ;;
+  --provider=*) provider=${1#*=}; shift ;;
+esac
+[[ $provider == lxc || $provider == libvirt ]] || die "unknown provider '$provider'; use --provider lxc or --provider libvirt"
 command=${1:-up}
 [[ $# -gt 0 ]] && shift
 # The second app the stack suite also runs against: plain Flask + Flask-SocketIO,
 # written without devbox in mind.
 test_app=tests/apps/plain
+# The libvirt VM the lxc test run also tries, in a Vagrant folder of its own.
+vm_dotfile=.vagrant/libvirt-test
 
 if [[ $command == down ]]; then
   # Every guest, app guests (nodes) included, whatever nodes says now.
   # (instances must then be 1: each app guest runs one.)
-  DEVBOX_NODES=$(.venv/bin/python -c 'from devbox.settings import MAX_NODES; print(MAX_NODES)' 2>/dev/null || echo 0) \
-    DEVBOX_INSTANCES=1 vagrant destroy -f || true
+  nodes=$(.venv/bin/python -c 'from devbox.settings import MAX_NODES; print(MAX_NODES)' 2>/dev/null || echo 0)
+  DEVBOX_NODES=$nodes DEVBOX_INSTANCES=1 vagrant destroy -f || true
+  [[ ! -d $vm_dotfile ]] || VAGRANT_DOTFILE_PATH=$vm_dotfile vagrant destroy -f || true
+  provision/host/package-cache.sh stop
   provision/host/forward.sh clear
   provision/host/network.sh stop
+  ! command -v virsh >/dev/null || provision/host/libvirt.sh stop "$(.venv/bin/python -m devbox.settings libvirt_network.name)"
   exit 0
 fi
-[[ $command == up || $command == test ]] || die "unknown command '$command'; use: ./setup.sh [up|test|down]"
+[[ $command == up || $command == test ]] || die "unknown command '$command'; use: ./setup.sh [--provider lxc|libvirt] [up|test|down]"
 
 say "host packages"
-provision/host/packages.sh
+if [[ $command == test ]]; then
+  provision/host/packages.sh lxc libvirt
+else
+  provision/host/packages.sh "$provider"
+fi
 
 say "Python environment (.venv)"
 py=.venv/bin/python
@@ -53,18 +71,14 @@ settings >/dev/null || exit 2   # the loader has said what is wrong, in one line
 pip_install requirements/host.txt "$(settings app.requirements)"
 echo "ok"
 
-say "guest Python wheels (installed offline in the guest)"
-# Every worker class's set with the app's requirements, so switching `worker`
-# needs no network; the test run also switches to the second app.
-"$py" -m devbox.host.wheels || die "fetching wheels failed (message above)"
-[[ $command != test ]] || DEVBOX_APP=$test_app "$py" -m devbox.host.wheels || die "fetching wheels failed (message above)"
-echo "ok"
-
-say "lxc box"
-provision/host/build-box.sh "$(settings boxes.lxc)"
-
-say "host network for lxc"
-provision/host/network.sh
+if [[ $provider == lxc || $command == test ]]; then
+  say "guest Python wheels (installed offline in the lxc guest)"
+  # Every worker class's set with the app's requirements, so switching `worker`
+  # needs no network; the test run also switches to the second app.
+  "$py" -m devbox.host.wheels || die "fetching wheels failed (message above)"
+  [[ $command != test ]] || DEVBOX_APP=$test_app "$py" -m devbox.host.wheels || die "fetching wheels failed (message above)"
+  echo "ok"
+fi
 
 # Re-provision the running guest, quietly unless it fails; ARGS are env assignments.
 switch() {
@@ -73,22 +87,45 @@ switch() {
   grep -o 'devbox: provisioned in .*' "$log"
 }
 
-say "vagrant up"
-url="http://localhost:$(settings host_port)"
-state=$(vagrant status --machine-readable | awk -F, '$3 == "state" {print $4; exit}')
-if [[ $state == running ]]; then
-  # A re-run also repairs a guest whose provisioning failed; seconds when up to date.
-  vagrant provision
-else
-  vagrant up --provider=lxc
-fi
-for _ in $(seq 60); do
-  curl --noproxy "*" -fsS --max-time 2 "$url/_devbox/health" >/dev/null 2>&1 && break
-  sleep 1
-done
-curl --noproxy "*" -fsS --max-time 2 "$url/_devbox/health" >/dev/null \
-  || die "$url does not answer or the app failed to load; see 'vagrant ssh -c \"journalctl -u $(settings name) -n 50\"'"
-say "devbox is up: $url"
+# bring_up PROVIDER: its box, its network, the guest, and a wait for its page.
+bring_up() {
+  local provider=$1 box url state
+  box=$(settings "boxes.$provider")
+  say "$provider box"
+  provision/host/build-box.sh "$provider" "$box"
+
+  say "host network for $provider"
+  if [[ $provider == lxc ]]; then
+    provision/host/network.sh
+  else
+    local network host
+    network=$(settings libvirt_network.name) host=$(settings libvirt_network.host)
+    provision/host/libvirt.sh "$network" "$(settings libvirt_network.cidr)" \
+      "${VAGRANT_HOME:-$HOME/.vagrant.d}/boxes/${box//\//-VAGRANTSLASH-}/0/libvirt/box.img"
+    # The VM's only way to packages: the host's caches, unless devbox.yaml names others.
+    provision/host/package-cache.sh 127.0.0.1 "$host"
+    [[ -n $(settings package_cache.apt) ]] || export DEVBOX_APT_CACHE=$(provision/host/package-cache.sh urls "$host" | sed -n 1p)
+    [[ -n $(settings package_cache.pip) ]] || export DEVBOX_PIP_CACHE=$(provision/host/package-cache.sh urls "$host" | sed -n 2p)
+  fi
+
+  say "vagrant up ($provider)"
+  url="http://localhost:$(settings host_port)"
+  state=$(vagrant status --machine-readable | awk -F, '$3 == "state" {print $4; exit}')
+  if [[ $state == running ]]; then
+    # A re-run also repairs a guest whose provisioning failed; seconds when up to date.
+    vagrant provision
+  else
+    vagrant up --provider="$provider"
+  fi
+  for _ in $(seq 60); do
+    curl --noproxy "*" -fsS --max-time 2 "$url/_devbox/health" >/dev/null 2>&1 && break
+    sleep 1
+  done
+  curl --noproxy "*" -fsS --max-time 2 "$url/_devbox/health" >/dev/null \
+    || die "$url does not answer or the app failed to load; see 'vagrant ssh -c \"journalctl -u $(settings name)@1 -n 50\"'"
+  say "devbox is up: $url"
+}
+bring_up "$provider"
 
 if [[ $command == test ]]; then
   configured=$(settings worker)
@@ -120,6 +157,20 @@ if [[ $command == test ]]; then
   DEVBOX_NODES=2 vagrant destroy -f '/^app[0-9]+$/' > .cache/nodes.log 2>&1 || { cat .cache/nodes.log; status=1; }
   say "stack tests (the second app, $test_app)"
   switch DEVBOX_APP="$test_app" && DEVBOX_APP=$test_app "$py" -m pytest tests/stack || status=1
+  if [[ $provider == lxc ]]; then
+    # A real VM too: libvirt, the online path (a public-box-like box, apt and
+    # pip through the host's caches) and rsync, in a Vagrant folder of its own
+    # while the lxc guest is halted (both forward the same port).
+    vagrant halt > .cache/halt.log 2>&1 || { cat .cache/halt.log; status=1; }
+    (
+      export VAGRANT_DOTFILE_PATH=$vm_dotfile
+      bring_up libvirt
+      say "stack tests (libvirt VM)"
+      "$py" -m pytest tests/stack
+    ) || status=1
+    VAGRANT_DOTFILE_PATH=$vm_dotfile vagrant destroy -f > .cache/destroy.log 2>&1 || { cat .cache/destroy.log; status=1; }
+    vagrant up > .cache/up.log 2>&1 || { cat .cache/up.log; status=1; }
+  fi
   say "back to the configured app and worker"
   switch || status=1
   exit $status

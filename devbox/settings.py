@@ -46,7 +46,7 @@ WORKERS = {
 # next worker (devbox/appserver/gunicorn_conf.py says why gevent may not).
 PRELOAD_WORKERS = ("eventlet", "gthread")
 SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
-PROVIDERS = ("virtualbox", "libvirt", "lxc")
+PROVIDERS = ("virtualbox", "libvirt", "lxc", "parallels", "vmware_desktop")
 PATH_KEYS = ("synced", "venv", "data", "logs", "config")
 
 # What an app without an `app` section gets: the layout of `gunicorn app:app`
@@ -59,7 +59,7 @@ SCHEMA = {
     "name": {}, "host_ip": {}, "lan": {}, "allowed_hosts": {}, "host_port": {}, "guest_port": {}, "app_port": {},
     "app_bind": {}, "instances": {}, "nodes": {}, "worker": {},
     "dev_mode": {}, "memory": {}, "cpus": {}, "max_clients": {}, "max_body_size": {}, "wheelhouse": {},
-    "boxes": {p: {} for p in PROVIDERS},
+    "boxes": {p: {} for p in PROVIDERS}, "package_cache": {"apt": {}, "pip": {}},
     "paths": {k: {} for k in PATH_KEYS},
     "app": {"folder": {}, "wsgi": {}, "requirements": {}, "env": None, "static": {"folder": {}, "url": {}},
             "writable": {}},
@@ -92,6 +92,9 @@ ROUTE_COOKIE = "devbox_route"
 MAX_NODES = 8
 NODE_NETWORK = "10.0.3.0/24"
 FIRST_NODE_HOST = 200
+# The libvirt guest's network (provision/host/libvirt.sh): isolated, the host
+# at .1, DHCP below the fixed addresses as on the lxc bridge.
+LIBVIRT_NETWORK = {"name": "devbox", "cidr": "10.0.4.0/24", "host": "10.0.4.1"}
 # Vagrant's name for the guest that runs nginx (and, with nodes: 0, everything).
 FRONT = "default"
 # URL prefixes nginx keeps for devbox and Socket.IO.
@@ -418,7 +421,25 @@ def validate(raw: Any, root: Path = ROOT) -> dict:
     s["wheelhouse"] = _text(need("wheelhouse"), "wheelhouse", RELATIVE_PATH,
                             "use a folder relative to the repository, such as .cache/wheels")
     s["app"] = _app(raw.get("app", APP_DEFAULTS), root)
+    # What a copied synced folder (rsync: libvirt) leaves out: the host's own
+    # state, and the app's writable folders, which are the guest's there.
+    s["rsync_exclude"] = [".git/", ".venv/", ".cache/", ".vagrant/", *(f"/{f}/" for f in s["app"]["writable"])]
+    s["package_cache"] = _package_cache(raw.get("package_cache", {}))
+    s["libvirt_network"] = LIBVIRT_NETWORK
     return s
+
+
+def _package_cache(value: Any) -> dict:
+    """apt and pip caching proxies, each an http(s) URL or "" (straight from the network)."""
+    cache = _mapping(value or {}, "package_cache")
+    out = {}
+    for key, example in (("apt", "http://10.0.4.1:3142"), ("pip", "http://10.0.4.1:3141/index/")):
+        url = cache.get(key) or ""
+        if url and not (isinstance(url, str) and re.fullmatch(r"https?://[\w.:\[\]-]+(/[\w./~+-]*)?", url)):
+            raise SettingsError(f"package_cache.{key}: {url!r} is not an http(s) URL; use one such as {example}, "
+                                "or leave it empty")
+        out[key] = url
+    return out
 
 
 def _override_worker(raw: dict, value: str) -> None:
@@ -445,6 +466,8 @@ OVERRIDES = {
     "DEVBOX_INSTANCES": _override_number("instances", "DEVBOX_INSTANCES", 1, MAX_INSTANCES),
     "DEVBOX_APP_BIND": lambda raw, value: raw.update(app_bind=value),
     "DEVBOX_NODES": _override_number("nodes", "DEVBOX_NODES", 0, MAX_NODES),
+    "DEVBOX_APT_CACHE": lambda raw, value: raw.update(package_cache={**(raw.get("package_cache") or {}), "apt": value}),
+    "DEVBOX_PIP_CACHE": lambda raw, value: raw.update(package_cache={**(raw.get("package_cache") or {}), "pip": value}),
 }
 
 
@@ -473,6 +496,19 @@ def load(path: str | os.PathLike | None = None) -> dict:
         for variable, value in overrides().items():
             OVERRIDES[variable](raw, value)
     return validate(raw)
+
+
+def provisioner_env(settings: dict, guest: str) -> dict[str, str]:
+    """The environment the guest's provisioner (provision/guest/provision.sh) runs with.
+
+    What stands in for a setting on the host ($DEVBOX_WORKER and the like) is
+    passed along, so the guest renders for the same worker, app and instances;
+    and the apt cache, which is needed before the guest can read devbox.yaml.
+    """
+    env = {"DEVBOX_ROOT": settings["paths"]["synced"], "DEVBOX_GUEST": guest}
+    if settings["package_cache"]["apt"]:
+        env["DEVBOX_PACKAGE_CACHE_APT"] = settings["package_cache"]["apt"]
+    return {**env, **overrides()}
 
 
 def base_url(settings: dict) -> str:
@@ -516,8 +552,8 @@ def main(argv: list[str]) -> int:
         if "--shell" in argv:
             print(shell_exports(settings))
         if "--json" in argv:
-            # The Vagrantfile hands the overrides to the guest's provisioner.
-            print(json.dumps({**settings, "overrides": overrides()}))
+            # The Vagrantfile runs the guest's provisioner with this environment.
+            print(json.dumps({**settings, "provisioner_env": provisioner_env(settings, FRONT)}))
         for key in (k for k in argv if not k.startswith("--")):
             print(lookup(settings, key))
     except SettingsError as exc:

@@ -16,6 +16,7 @@ import urllib.error
 import urllib.request
 
 from devbox import settings as devbox_settings
+from devbox.host import sync
 from devbox.settings import FRONT, ROOT
 
 
@@ -89,7 +90,7 @@ class Guests:
 
     def __init__(self, settings: dict, configure=None):
         self.settings, self.configure = settings, configure or (lambda conn: conn)
-        self.connections = {}
+        self.connections, self.configs, self._copies = {}, {}, None
 
     def __getitem__(self, guest: str):
         if guest not in self.connections:
@@ -98,10 +99,29 @@ class Guests:
             except subprocess.CalledProcessError:
                 configs = {}
             for name, conf in configs.items():
+                self.configs.setdefault(name, conf)
                 self.connections.setdefault(name, self.configure(_connect(conf)))
             if guest not in self.connections:
                 self.connections[guest] = self.configure(connection(guest))
+                self.configs[guest] = ssh_configs(guest)[guest]
         return self.connections[guest]
+
+    def copies(self) -> list[str]:
+        """The guests whose synced folder is a copy of the host's (devbox.host.sync), asked once."""
+        if self._copies is None:
+            names = dict.fromkeys([FRONT, *self.settings["instance_guests"]])
+            self._copies = [name for name in names if sync.is_copy(self.settings, self[name])]
+        return self._copies
+
+    def copy_files(self, paths: list[str]) -> None:
+        """Bring these saved files into every guest that holds a copy."""
+        for name in self.copies():
+            sync.copy_files(self.settings, self[name], paths)
+
+    def copy_tree(self) -> None:
+        """Bring the whole tree into every guest that holds a copy (before a reload or provisioning)."""
+        for name in self.copies():
+            sync.copy_tree(self.settings, self.configs[name])
 
     @property
     def front(self):
@@ -125,13 +145,9 @@ class Guests:
 
 
 def provision_command(settings: dict, *steps: str, guest: str = FRONT) -> str:
-    """The command that runs provisioning steps in a guest, as root.
-
-    What stands in for a setting on the host ($DEVBOX_WORKER and the like) is
-    passed along, so the guest renders for the same worker, app and instances.
-    """
+    """The command that runs provisioning steps in a guest, as root, as Vagrant does."""
     root = settings["paths"]["synced"]
-    env = {"DEVBOX_ROOT": root, "DEVBOX_GUEST": guest, **devbox_settings.overrides()}
+    env = devbox_settings.provisioner_env(settings, guest)
     assignments = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
     return f"sudo {assignments} bash {shlex.quote(root + '/provision/guest/provision.sh')} {' '.join(steps)}"
 

@@ -120,6 +120,7 @@ class Session:
             print(f"{shown}: changed; run fab provision to apply it", file=self.err, flush=True)
         refresh = refresh_action(actions)
         try:
+            self.guests.copy_files(paths)  # a guest with a copy of the folder (libvirt) gets the saved files
             if RELOAD in actions:
                 devbox_reload.reload_app(self.settings, self.guests, nginx=NGINX in actions, timeout=20)
             elif NGINX in actions:

@@ -4,6 +4,15 @@
 # is missing.
 set -euo pipefail
 
+# Through the apt cache when there is one (package_cache.apt): the Vagrantfile
+# passes it, as devbox.yaml cannot be read before python3-yaml is here.
+cache_conf=/etc/apt/apt.conf.d/01devbox-cache
+if [[ -n ${DEVBOX_PACKAGE_CACHE_APT:-} ]]; then
+  echo "Acquire::http::Proxy \"$DEVBOX_PACKAGE_CACHE_APT\";" > "$cache_conf"
+else
+  rm -f "$cache_conf"
+fi
+
 mapfile -t wanted < <(grep -Ev '^\s*(#|$)' "$(dirname "$0")/packages.txt")
 missing=()
 for pkg in "${wanted[@]}"; do

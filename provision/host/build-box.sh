@@ -1,77 +1,88 @@
 #!/usr/bin/env bash
-# Build the lxc box from Debian's registry and add it to Vagrant under the name
-# devbox.yaml gives (boxes.lxc). No box can be downloaded here, and a guest with
-# no route out must find every Debian package it needs already installed, so
-# the packages the provisioner would apt-get are baked in at build time.
+# Build a Debian 12 box from Debian's registry and add it to Vagrant under the
+# name devbox.yaml gives (boxes.PROVIDER). No box can be downloaded here.
+#   lxc      an unprivileged container. Its guest has no route out, so the
+#            packages the provisioner would apt-get are baked in.
+#   libvirt  a VM disk (qcow2, BIOS boot through GRUB) as minimal as a public
+#            box (debian/bookworm64): the provisioner installs its packages
+#            online, as on a VirtualBox laptop, through the host's caches
+#            (provision/host/package-cache.sh).
 #
-# Cached: the box is rebuilt only when its recipe changes: this file and the
+# Cached: a box is rebuilt only when its recipe changes: this file and the
 # guest's package list (provision/guest/packages.txt).
-# Usage: build-box.sh BOX_NAME
+# Usage: build-box.sh PROVIDER BOX_NAME
 set -euo pipefail
 
-box=${1:?usage: build-box.sh BOX_NAME}
+die() { echo "build-box: $*" >&2; exit 1; }
+provider=${1:-} box=${2:-}
+[[ ($provider == lxc || $provider == libvirt) && -n $box ]] || die "usage: build-box.sh lxc|libvirt BOX_NAME"
 package_list="$(dirname "$0")/../guest/packages.txt"
 recipe=$(cat "$0" "$package_list" | sha256sum | cut -c1-16)
 cache=${DEVBOX_CACHE:-/var/cache/devbox}
-stamp="$cache/box-${box//\//_}.recipe"
+stamp="$cache/box-$provider-${box//\//_}.recipe"
 suite=bookworm
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+arch=$(dpkg --print-architecture)
 # Without a keyring debootstrap only warns and installs unchecked packages
 # (Ubuntu hosts lack Debian's keys): require it, and name it explicitly.
 keyring=${DEBIAN_KEYRING:-/usr/share/keyrings/debian-archive-keyring.gpg}
-# What a Vagrant box needs, then what the provisioner would install.
-mapfile -t packages < <(grep -Ev '^\s*(#|$)' "$package_list")
-packages=(systemd systemd-sysv dbus openssh-server sudo iproute2 procps less "${packages[@]}")
+# What any Vagrant box needs.
+packages=(systemd systemd-sysv dbus openssh-server sudo iproute2 procps less)
+if [[ $provider == lxc ]]; then
+  mapfile -t baked < <(grep -Ev '^\s*(#|$)' "$package_list")
+  packages+=("${baked[@]}")
+else
+  # The BIOS boot below is the PC's; an arm64 VM would need UEFI.
+  [[ $arch == amd64 ]] || die "the libvirt box is built for amd64 hosts only (this one is $arch); use the lxc provider"
+  # rsync: Vagrant's synced folder on a VM.
+  packages+=(linux-image-amd64 rsync ca-certificates)
+fi
 
-if [[ -f $stamp && $(cat "$stamp") == "$recipe" ]] && vagrant box list 2>/dev/null | grep -q "^$box "; then
-  echo "box $box is up to date (recipe $recipe)"
+if [[ -f $stamp && $(cat "$stamp") == "$recipe" ]] && vagrant box list 2>/dev/null | grep -q "^$box ($provider,"; then
+  echo "box $box ($provider) is up to date (recipe $recipe)"
   exit 0
 fi
 
-[[ -s $keyring ]] || { echo "build-box: $keyring is missing, so the packages could not be checked; install debian-archive-keyring" >&2; exit 1; }
+[[ -s $keyring ]] || die "$keyring is missing, so the packages could not be checked; install debian-archive-keyring"
 key=$(ls /usr/share/rubygems-integration/all/gems/vagrant-*/keys/vagrant.pub 2>/dev/null | head -1)
-[[ -n $key ]] || { echo "build-box: Vagrant's insecure public key not found; install Debian's vagrant package" >&2; exit 1; }
+[[ -n $key ]] || die "Vagrant's insecure public key not found; install Debian's vagrant package"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/devbox-box.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 root="$work/rootfs"
 
-echo "building lxc box $box from $mirror ($suite; takes about a minute)"
+echo "building $provider box $box from $mirror ($suite; takes a minute or two)"
 debootstrap --keyring="$keyring" --variant=minbase --include="$(IFS=,; echo "${packages[*]}")" "$suite" "$root" "$mirror" \
-  > "$work/debootstrap.log" 2>&1 || { tail -20 "$work/debootstrap.log" >&2; echo "build-box: debootstrap failed (log above)" >&2; exit 1; }
+  > "$work/debootstrap.log" 2>&1 || { tail -20 "$work/debootstrap.log" >&2; die "debootstrap failed (log above)"; }
 
-# Containers have no udev, so ifupdown cannot bring eth0 up; networkd can.
-cat > "$root/etc/systemd/network/eth0.network" <<'NET'
+# networkd on both: a container has no udev, so ifupdown cannot bring eth0 up.
+cat > "$root/etc/systemd/network/wired.network" <<'NET'
 [Match]
-Name=eth0
+Name=eth* en*
 
 [Network]
 DHCP=ipv4
 NET
 chroot "$root" systemctl enable systemd-networkd.service >/dev/null 2>&1
 
-# Host keys are made at first boot so that no two guests share them.
+# Host keys are made at first boot so that no two guests share them; ed25519
+# only: an RSA key takes about 20 s under software emulation.
 rm -f "$root"/etc/ssh/ssh_host_*
+echo "HostKey /etc/ssh/ssh_host_ed25519_key" > "$root/etc/ssh/sshd_config.d/host-key.conf"
 cat > "$root/etc/systemd/system/ssh-host-keys.service" <<'UNIT'
 [Unit]
-Description=Generate SSH host keys on first boot
+Description=Generate the SSH host key on first boot
 Before=ssh.service
 ConditionPathExists=!/etc/ssh/ssh_host_ed25519_key
 
 [Service]
 Type=oneshot
-ExecStart=/usr/bin/ssh-keygen -A
+ExecStart=/usr/bin/ssh-keygen -q -t ed25519 -N "" -f /etc/ssh/ssh_host_ed25519_key
 
 [Install]
 RequiredBy=ssh.service
 UNIT
 chroot "$root" systemctl enable ssh-host-keys.service ssh.service >/dev/null 2>&1
-
-# debugfs cannot be mounted in a container: no failed unit for it.
-chroot "$root" systemctl mask sys-kernel-debug.mount >/dev/null 2>&1
-
-# The provisioner configures nginx; the stock site would take port 80 meanwhile.
-rm -f "$root/etc/nginx/sites-enabled/default"
 
 chroot "$root" useradd --create-home --shell /bin/bash vagrant
 echo 'vagrant ALL=(ALL) NOPASSWD:ALL' > "$root/etc/sudoers.d/vagrant"
@@ -82,25 +93,31 @@ echo "$box" | tr '/' '-' > "$root/etc/hostname"
 apt-get -qq clean -o RootDir="$root" 2>/dev/null || rm -rf "$root"/var/cache/apt/archives/*.deb
 rm -rf "$root"/var/lib/apt/lists/*
 
-echo '{"provider": "lxc", "version": "1.0.0"}' > "$work/metadata.json"
-# Unprivileged: the guest's root is uid 100000 on the host, which owns none of
-# the host's files, those of the synced folder included.
-# /sys is read-only, as systemd expects of a container (with it writable,
-# networkd waits for a udev that never comes).
-# The host's architecture: debootstrap built for it (amd64, arm64).
-cat > "$work/lxc-config" <<LXC
+lxc_box() {
+  # debugfs cannot be mounted in a container: no failed unit for it.
+  chroot "$root" systemctl mask sys-kernel-debug.mount >/dev/null 2>&1
+  # The provisioner configures nginx; the stock site would take port 80 meanwhile.
+  rm -f "$root/etc/nginx/sites-enabled/default"
+
+  echo '{"provider": "lxc", "version": "1.0.0"}' > "$work/metadata.json"
+  # Unprivileged: the guest's root is uid 100000 on the host, which owns none of
+  # the host's files, those of the synced folder included.
+  # /sys is read-only, as systemd expects of a container (with it writable,
+  # networkd waits for a udev that never comes).
+  # The host's architecture: debootstrap built for it (amd64, arm64).
+  cat > "$work/lxc-config" <<LXC
 lxc.include = /usr/share/lxc/config/common.conf
 lxc.include = /usr/share/lxc/config/userns.conf
-lxc.arch = $(dpkg --print-architecture)
+lxc.arch = $arch
 lxc.idmap = u 0 100000 65536
 lxc.idmap = g 0 100000 65536
 lxc.mount.auto =
 lxc.mount.auto = proc:mixed sys:ro cgroup:mixed
 LXC
-# The guest's ids, shifted as the lxc-config maps them: vagrant-lxc's template
-# extracts the rootfs as host root, keeping these numbers. chown drops setuid
-# and setgid bits, so they are put back.
-python3 - "$root" <<'PY'
+  # The guest's ids, shifted as the lxc-config maps them: vagrant-lxc's template
+  # extracts the rootfs as host root, keeping these numbers. chown drops setuid
+  # and setgid bits, so they are put back.
+  python3 - "$root" <<'PY'
 import os, stat, sys
 for folder, dirs, files in os.walk(sys.argv[1]):
     for path in [folder, *(os.path.join(folder, n) for n in files + [d for d in dirs if os.path.islink(os.path.join(folder, d))])]:
@@ -110,11 +127,43 @@ for folder, dirs, files in os.walk(sys.argv[1]):
             if not stat.S_ISLNK(st.st_mode) and st.st_mode & (stat.S_ISUID | stat.S_ISGID):
                 os.chmod(path, stat.S_IMODE(st.st_mode))
 PY
-# vagrant-lxc's template strips two components: entries must be ./rootfs/...
-tar --numeric-owner -C "$work" -cf - ./rootfs | gzip -1 > "$work/rootfs.tar.gz"
-tar -C "$work" -cf "$work/devbox.box" metadata.json lxc-config rootfs.tar.gz
+  # vagrant-lxc's template strips two components: entries must be ./rootfs/...
+  tar --numeric-owner -C "$work" -cf - ./rootfs | gzip -1 > "$work/rootfs.tar.gz"
+  tar -C "$work" -cf "$work/devbox.box" metadata.json lxc-config rootfs.tar.gz
+}
 
-vagrant box add --force --name "$box" "$work/devbox.box"
+libvirt_box() {
+  local size_gb=20 start=2048 disk="$work/disk.raw"
+  # The sources a public Debian box has; apt goes through the host's cache.
+  cat > "$root/etc/apt/sources.list" <<APT
+deb http://deb.debian.org/debian $suite main
+deb http://deb.debian.org/debian $suite-updates main
+deb http://deb.debian.org/debian-security $suite-security main
+APT
+  echo "LABEL=root / ext4 errors=remount-ro 0 1" > "$root/etc/fstab"
+  # One partition, filled without mounting anything (mke2fs -d: no loop
+  # devices), and GRUB written before it by hand: its boot sector, then its
+  # core image, which boots the kernel straight away.
+  truncate -s "${size_gb}G" "$disk"
+  echo "start=$start, type=83, bootable" | sfdisk -q "$disk"
+  mke2fs -q -t ext4 -L root -d "$root" -E offset=$((start * 512)) "$disk" $((size_gb * 1024 * 1024 - start / 2))k
+  cat > "$work/grub.cfg" <<'GRUB'
+set root=(hd0,msdos1)
+linux /vmlinuz root=LABEL=root ro console=ttyS0 net.ifnames=0
+initrd /initrd.img
+boot
+GRUB
+  grub-mkimage -O i386-pc -o "$work/core.img" -c "$work/grub.cfg" -p /boot/grub biosdisk part_msdos ext2 linux boot
+  (($(stat -c %s "$work/core.img") < (start - 1) * 512)) || die "GRUB's core image does not fit before the partition"
+  dd if=/usr/lib/grub/i386-pc/boot.img of="$disk" bs=440 count=1 conv=notrunc status=none
+  dd if="$work/core.img" of="$disk" bs=512 seek=1 conv=notrunc status=none
+  qemu-img convert -O qcow2 "$disk" "$work/box.img"
+  echo "{\"provider\": \"libvirt\", \"format\": \"qcow2\", \"virtual_size\": $size_gb}" > "$work/metadata.json"
+  tar -C "$work" -cf "$work/devbox.box" metadata.json box.img
+}
+
+"${provider}_box"
+vagrant box add --force --name "$box" --provider "$provider" "$work/devbox.box"
 mkdir -p "$cache"
 echo "$recipe" > "$stamp"
-echo "box $box built and added ($(du -h "$work/devbox.box" | cut -f1))"
+echo "box $box ($provider) built and added ($(du -h "$work/devbox.box" | cut -f1))"

@@ -12,6 +12,8 @@
 # that no earlier ACCEPT (lxc-net's, ufw's, a trusted interface's) wins.
 #
 # DEVBOX_BRIDGE and DEVBOX_BRIDGE_ADDRESS move it elsewhere (the tests use that).
+# `network.sh rules` adds only the forwarding rules, to a bridge that another
+# serves (libvirt's, provision/host/libvirt.sh).
 set -euo pipefail
 
 bridge=${DEVBOX_BRIDGE:-lxcbr0}
@@ -42,17 +44,24 @@ if [[ ${1:-start} == stop ]]; then
   exit 0
 fi
 
-if ! ip link show "$bridge" >/dev/null 2>&1; then
-  ip link add "$bridge" type bridge
-  touch "$created"
+mode=${1:-start}
+if [[ $mode == start ]]; then
+  if ! ip link show "$bridge" >/dev/null 2>&1; then
+    ip link add "$bridge" type bridge
+    touch "$created"
+  fi
+  [[ $(ip -4 addr show dev "$bridge") == *" $address/"* ]] || ip addr add "$address/24" dev "$bridge"
+  ip link set "$bridge" up
+elif [[ $mode != rules ]]; then
+  echo "network.sh: unknown command '$mode'; use: network.sh [start|rules|stop]" >&2
+  exit 1
 fi
-[[ $(ip -4 addr show dev "$bridge") == *" $address/"* ]] || ip addr add "$address/24" dev "$bridge"
-ip link set "$bridge" up
 iptables -w -t nat -C POSTROUTING "${masquerade[@]}" 2>/dev/null || iptables -w -t nat -A POSTROUTING "${masquerade[@]}"
 # First, and only once: taken out wherever it is, put back at the top.
 delete_all filter INPUT "${guard[@]}"
 iptables -w -t filter -I INPUT 1 "${guard[@]}"
 sysctl -qw "net.ipv4.conf.$bridge.route_localnet=1"
+[[ $mode == start ]] || exit 0
 
 # Ours, from an older devbox that handed out devbox's fixed addresses too: start it again.
 if [[ -f $pidfile ]] && ! tr '\0' ' ' < "/proc/$(cat "$pidfile")/cmdline" 2>/dev/null | grep -q -- "--dhcp-range=$range "; then

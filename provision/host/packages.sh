@@ -1,20 +1,35 @@
 #!/usr/bin/env bash
-# Host packages for the lxc path, all from Debian: Vagrant and its lxc
-# provider, the box builder, the port forwarders (iptables; redir as vagrant-lxc's
-# fallback), DHCP for the guest bridge, wrk (bench/),
-# nginx (for `nginx -t` on rendered configs) and Chromium (browser tests).
+# Host packages, all from Debian, for the providers named (lxc, libvirt):
+# Vagrant, the box builder (debootstrap; for a VM disk also GRUB, sfdisk and
+# qemu-img), DHCP for the guest bridge, wrk (bench/), nginx (for `nginx -t` on
+# rendered configs) and Chromium (browser tests); for lxc its provider and the
+# port forwarders (iptables; redir as vagrant-lxc's fallback); for libvirt the
+# daemon, QEMU and the apt cache its guest installs through (the PyPI cache
+# comes from PyPI: provision/host/package-cache.sh).
+# Usage: packages.sh PROVIDER...
 set -euo pipefail
 
+declare -A by_provider=(
+  [lxc]="vagrant-lxc lxc redir"
+  [libvirt]="vagrant-libvirt libvirt-daemon-system qemu-system-x86 qemu-utils grub-pc-bin fdisk apt-cacher-ng"
+)
 wanted=(
-  vagrant vagrant-lxc lxc redir iptables dnsmasq-base debootstrap debian-archive-keyring iproute2 procps curl ca-certificates wrk
+  vagrant iptables dnsmasq-base debootstrap debian-archive-keyring iproute2 procps curl ca-certificates wrk
   python3 python3-venv python3-yaml nginx chromium
 )
+(($#)) || { echo "usage: packages.sh lxc|libvirt..." >&2; exit 1; }
+for provider in "$@"; do
+  [[ -n ${by_provider[$provider]:-} ]] || { echo "packages.sh: no provider '$provider'; use lxc or libvirt" >&2; exit 1; }
+  read -ra more <<<"${by_provider[$provider]}"
+  wanted+=("${more[@]}")
+done
 # What devbox installed here itself, one package a line: of those, the ones it
 # needs only as tools must not start at boot (a host nginx would serve its
-# default site to the LAN; lxc-net would give guests NAT). A package that was
+# default site to the LAN; lxc-net would give guests NAT, and so would
+# libvirt's default network; apt-cacher-ng would serve the LAN). A package that was
 # here before devbox is left as it was.
 record=/var/lib/devbox/host-packages
-declare -A tool_services=([nginx]=nginx [lxc]=lxc-net)
+declare -A tool_services=([nginx]=nginx [lxc]=lxc-net [libvirt-daemon-system]=libvirtd [apt-cacher-ng]=apt-cacher-ng)
 
 keep_from_boot() {
   local service=$1
@@ -34,7 +49,7 @@ done
 if ((${#missing[@]})); then
   echo "host packages: installing ${missing[*]} (a few minutes on a bare machine)"
   export DEBIAN_FRONTEND=noninteractive
-  # nginx and lxc-net would start on install; the host needs neither running.
+  # nginx, lxc-net and the like would start on install; the host needs none running.
   policy=/usr/sbin/policy-rc.d
   if [[ ! -e $policy ]]; then
     printf '#!/bin/sh\nexit 101\n' > "$policy"

@@ -9,7 +9,7 @@
 #   inherited Vagrant's stdout, so a pipe reading Vagrant's output never ended
 #   while the guest ran. Here redir gets /dev/null and stays the child of a
 #   shell: `vagrant halt` stops it with `pkill -P <recorded pid>`.
-require "ipaddr"
+require_relative "kernel_forward"
 
 begin
   require "vagrant-lxc/version"
@@ -17,20 +17,6 @@ begin
   require "vagrant-lxc/action/clear_forwarded_ports"
 rescue LoadError
   return # the lxc provider is not installed: nothing to fix
-end
-
-module DevboxKernelForward
-  SCRIPT = File.expand_path("../host/forward.sh", __dir__)
-
-  def self.usable?(host_ip)
-    Process.euid.zero? && IPAddr.new(host_ip.to_s).loopback? && system("command -v iptables >/dev/null")
-  rescue IPAddr::Error
-    false
-  end
-
-  def self.run(*args)
-    system(SCRIPT, *args.map(&:to_s)) or raise "devbox: #{File.basename(SCRIPT)} #{args.first} failed (message above)"
-  end
 end
 
 if Gem::Version.new(Vagrant::LXC::VERSION) <= Gem::Version.new("1.4.3")

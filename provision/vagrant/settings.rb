@@ -17,6 +17,13 @@ module DevboxSettings
     ENV["DEVBOX_PYTHON"] || (File.executable?(venv) ? venv : "python3")
   end
 
+  # The libvirt driver ./setup.sh found to work on this host (kvm, or qemu:
+  # software emulation), written by provision/host/libvirt.sh; kvm otherwise.
+  LIBVIRT_DRIVER = "/var/cache/devbox/libvirt-driver"
+  def self.libvirt_driver
+    File.exist?(LIBVIRT_DRIVER) ? File.read(LIBVIRT_DRIVER).strip : "kvm"
+  end
+
   def self.load
     out, err, status = Open3.capture3(python, "-m", "devbox.settings", "--json", chdir: ROOT)
     abort(err.strip.empty? ? "devbox: #{python} could not read devbox.yaml (exit #{status.exitstatus})" : err.strip) unless status.success?

@@ -10,7 +10,7 @@ from pathlib import Path
 from devbox.settings import ROOT
 
 RECORD = Path("/var/lib/devbox/host-packages")
-TOOL_SERVICES = {"nginx": "nginx", "lxc": "lxc-net"}  # as provision/host/packages.sh has them
+TOOL_SERVICES = {"nginx": "nginx", "lxc": "lxc-net", "libvirt-daemon-system": "libvirtd", "apt-cacher-ng": "apt-cacher-ng"}  # as provision/host/packages.sh has them
 
 
 def test_a_re_run_of_setup_needs_no_network(devbox):
@@ -29,7 +29,7 @@ def test_a_re_run_of_setup_needs_no_network(devbox):
 
 
 def test_the_box_is_not_built_without_debians_keyring(tmp_path):
-    result = subprocess.run([str(ROOT / "provision/host/build-box.sh"), "devbox/test-never-built"], capture_output=True,
+    result = subprocess.run([str(ROOT / "provision/host/build-box.sh"), "lxc", "devbox/test-never-built"], capture_output=True,
                             text=True, timeout=60, env={**os.environ, "DEBIAN_KEYRING": str(tmp_path / "none.gpg"),
                                                         "DEVBOX_CACHE": str(tmp_path)})
     assert result.returncode == 1

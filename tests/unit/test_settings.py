@@ -142,7 +142,9 @@ def test_json_is_what_the_vagrantfile_reads(capsys, monkeypatch):
     monkeypatch.setenv("DEVBOX_INSTANCES", "2")
     assert devbox_settings.main(["--json"]) == 0
     # With the overrides set here, which the Vagrantfile hands to the guest's provisioner.
-    assert json.loads(capsys.readouterr().out) == {**devbox_settings.load(), "overrides": {"DEVBOX_INSTANCES": "2"}}
+    assert json.loads(capsys.readouterr().out) == {
+        **devbox_settings.load(),
+        "provisioner_env": {"DEVBOX_ROOT": "/vagrant", "DEVBOX_GUEST": "default", "DEVBOX_INSTANCES": "2"}}
 
 
 def test_instances_name_their_units_and_sockets(raw, monkeypatch):
@@ -183,7 +185,7 @@ def test_an_unknown_key_is_refused_with_the_closest_one(raw, key, value, expecte
     ("app", "wsgii", "app.wsgii: unknown setting; did you mean app.wsgi?"),
     ("paths", "static", "paths.static: no longer a setting; the static folder is app.static.folder now "
                         "(relative to app.folder)"),
-    ("boxes", "parallel", "boxes.parallel: unknown setting; see the comments in devbox.yaml for the keys"),
+    ("boxes", "docker", "boxes.docker: unknown setting; see the comments in devbox.yaml for the keys"),
 ])
 def test_unknown_nested_keys_are_refused_too(raw, section, key, expected):
     raw[section][key] = "x"
@@ -377,3 +379,30 @@ def test_a_bad_nodes_override_is_one_line(monkeypatch):
     monkeypatch.setenv("DEVBOX_NODES", "two")
     with pytest.raises(SettingsError, match=r"^DEVBOX_NODES: 'two' is not a number; use 0 to 8 or unset it$"):
         devbox_settings.load()
+
+
+@pytest.mark.parametrize("key, value", [("apt", "ftp://cache:3142"), ("pip", "http://cache/simple/\nextra"),
+                                        ("apt", 'http://cache:3142" ; evil')])
+def test_a_package_cache_is_an_http_url_or_nothing(raw, key, value):
+    raw["package_cache"] = {key: value}
+    with pytest.raises(SettingsError) as excinfo:
+        devbox_settings.validate(raw)
+    assert str(excinfo.value).startswith(f"package_cache.{key}: {value!r} is not an http(s) URL; use one such as ")
+
+
+def test_package_caches_reach_the_provisioner_before_devbox_yaml_can_be_read(raw, monkeypatch):
+    monkeypatch.setenv("DEVBOX_APT_CACHE", "http://10.0.4.1:3142")
+    monkeypatch.setenv("DEVBOX_PIP_CACHE", "http://10.0.4.1:3141/index/")
+    settings = devbox_settings.load()
+    assert settings["package_cache"] == {"apt": "http://10.0.4.1:3142", "pip": "http://10.0.4.1:3141/index/"}
+    env = devbox_settings.provisioner_env(settings, "default")
+    # packages.sh runs before python3-yaml is installed: the apt cache comes in its own variable.
+    assert env["DEVBOX_PACKAGE_CACHE_APT"] == "http://10.0.4.1:3142"
+    raw.pop("package_cache")
+    assert devbox_settings.validate(raw)["package_cache"] == {"apt": "", "pip": ""}
+
+
+def test_a_copied_synced_folder_leaves_out_the_hosts_state_and_the_apps_writable_folders(raw):
+    raw["app"]["writable"] = ["instance", "migrations"]
+    excluded = devbox_settings.validate(raw)["rsync_exclude"]
+    assert excluded == [".git/", ".venv/", ".cache/", ".vagrant/", "/app/instance/", "/app/migrations/"]

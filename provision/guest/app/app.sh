@@ -59,6 +59,9 @@ if [[ ! -e $target/.complete ]]; then
   python3 -m venv "$target"
   if [[ -d $wheels ]]; then
     pip_source=(--no-index --find-links "$wheels")   # offline
+  elif [[ -n $DEVBOX_PACKAGE_CACHE_PIP ]]; then
+    cache_host=${DEVBOX_PACKAGE_CACHE_PIP#*://}
+    pip_source=(--index-url "$DEVBOX_PACKAGE_CACHE_PIP" --trusted-host "${cache_host%%/*}")
   else
     pip_source=()
   fi

@@ -82,7 +82,7 @@ def _running(s):
     return health
 
 
-@task(help={"provider": "Vagrant provider (default: the first usable one: virtualbox, libvirt, lxc)"})
+@task(help={"provider": "Vagrant provider (default: devbox.yaml's provider, else Vagrant's first usable one)"})
 def up(c, provider=None):
     """Start the guest (created and provisioned the first time); returns when the app answers."""
     s = _settings()

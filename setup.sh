@@ -7,8 +7,9 @@
 #                          instances, with 2 app guests, with a second app, and
 #                          (lxc) on a libvirt VM (ARGS: only pytest ARGS)
 #   ./setup.sh down        destroy the guests and take the host networks down
-# P: lxc (default; a container) or libvirt (a VM; here under software
-# emulation, provisioned online through the host's package caches).
+# P: lxc (a container) or libvirt (a VM; here under software emulation,
+# provisioned online through the host's package caches); default: devbox.yaml's
+# provider, else lxc.
 # Idempotent: on a machine that has everything it only checks, in seconds.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -17,12 +18,17 @@ say() { printf '\n==> %s\n' "$*"; }
 die() { echo "setup.sh: $*" >&2; exit 1; }
 
 [[ $(id -u) == 0 ]] || die "run as root (sudo ./setup.sh): it installs packages and creates the guest's network"
-provider=lxc
+provider=
 case ${1:-} in
   --provider) provider=${2:-}; shift 2 || shift ;;
   --provider=*) provider=${1#*=}; shift ;;
 esac
-[[ $provider == lxc || $provider == libvirt ]] || die "unknown provider '$provider'; use --provider lxc or --provider libvirt"
+# check_provider NAME WHERE-IT-CAME-FROM
+check_provider() {
+  [[ $1 == lxc || $1 == libvirt ]] \
+    || die "$2 is not one ./setup.sh runs; use lxc or libvirt (VirtualBox and the others: vagrant up, see README)"
+}
+[[ -z $provider ]] || check_provider "$provider" "--provider '$provider'"
 command=${1:-up}
 [[ $# -gt 0 ]] && shift
 # The second app the stack suite also runs against: plain Flask + Flask-SocketIO,
@@ -46,11 +52,7 @@ fi
 [[ $command == up || $command == test ]] || die "unknown command '$command'; use: ./setup.sh [--provider lxc|libvirt] [up|test|down]"
 
 say "host packages"
-if [[ $command == test ]]; then
-  provision/host/packages.sh lxc libvirt
-else
-  provision/host/packages.sh "$provider"
-fi
+provision/host/packages.sh   # what every provider needs; the provider's own below
 
 say "Python environment (.venv)"
 py=.venv/bin/python
@@ -70,6 +72,20 @@ pip_install requirements/host.txt
 settings >/dev/null || exit 2   # the loader has said what is wrong, in one line
 pip_install requirements/host.txt "$(settings app.requirements)"
 echo "ok"
+
+if [[ -z $provider ]]; then
+  provider=$(settings provider)
+  provider=${provider:-lxc}
+  check_provider "$provider" "provider '$provider' (devbox.yaml, or \$DEVBOX_PROVIDER)"
+fi
+# Vagrant, fab and the tests below take the same (devbox.yaml's provider setting).
+export DEVBOX_PROVIDER=$provider
+say "host packages for $provider"
+if [[ $command == test ]]; then
+  provision/host/packages.sh lxc libvirt
+else
+  provision/host/packages.sh "$provider"
+fi
 
 if [[ $provider == lxc || $command == test ]]; then
   say "guest Python wheels (installed offline in the lxc guest)"
@@ -163,7 +179,7 @@ if [[ $command == test ]]; then
     # while the lxc guest is halted (both forward the same port).
     vagrant halt > .cache/halt.log 2>&1 || { cat .cache/halt.log; status=1; }
     (
-      export VAGRANT_DOTFILE_PATH=$vm_dotfile
+      export VAGRANT_DOTFILE_PATH=$vm_dotfile DEVBOX_PROVIDER=libvirt
       bring_up libvirt
       say "stack tests (libvirt VM)"
       "$py" -m pytest tests/stack

@@ -417,6 +417,8 @@ def main(argv=None):
         raise SystemExit(f"bench: --only takes {','.join(measures)}")
     probe = ROOT / bench.s["app"]["static"]["folder"] / STATIC_PROBE
     probe.write_text("/* devbox benchmark probe */\n" + "body { margin: 0; }\n" * 75)
+    guests = devbox_guest.Guests(bench.s)
+    guests.copy_files([str(probe.relative_to(ROOT))])  # a VM's copy of the folder (libvirt) gets it too
     results = {}
     try:
         for name in only:
@@ -425,6 +427,8 @@ def main(argv=None):
             print(f"{name}: {json.dumps(results[name])}", file=sys.stderr, flush=True)
     finally:
         probe.unlink(missing_ok=True)
+        guests.copy_files([str(probe.relative_to(ROOT))])
+        guests.close()
     if args.with_up:
         samples = []
         for _ in range(args.runs):

@@ -58,7 +58,7 @@ APP_DEFAULTS = {"folder": "app", "wsgi": "app:app", "requirements": "requirement
 SCHEMA = {
     "name": {}, "host_ip": {}, "lan": {}, "allowed_hosts": {}, "host_port": {}, "guest_port": {}, "app_port": {},
     "app_bind": {}, "instances": {}, "nodes": {}, "worker": {},
-    "dev_mode": {}, "memory": {}, "cpus": {}, "max_clients": {}, "max_body_size": {}, "wheelhouse": {},
+    "dev_mode": {}, "memory": {}, "cpus": {}, "provider": {}, "max_clients": {}, "max_body_size": {}, "wheelhouse": {},
     "boxes": {p: {} for p in PROVIDERS}, "package_cache": {"apt": {}, "pip": {}},
     "paths": {k: {} for k in PATH_KEYS},
     "app": {"folder": {}, "wsgi": {}, "requirements": {}, "env": None, "static": {"folder": {}, "url": {}},
@@ -400,6 +400,11 @@ def validate(raw: Any, root: Path = ROOT) -> dict:
     threaded = worker == "gthread"
     s["threads"] = s["max_clients"] if threaded else 1
     s["worker_connections"] = s["max_clients"] * (2 if threaded else 1)
+    provider = raw.get("provider") or ""
+    if provider not in ("", *PROVIDERS):
+        raise SettingsError(f"provider: {provider!r} is not a Vagrant provider devbox has a box for; use one of "
+                            f"{', '.join(PROVIDERS)}, or leave it empty for Vagrant's choice")
+    s["provider"] = provider
     boxes = _mapping(need("boxes"), "boxes")
     s["boxes"] = {p: _text(need(p, boxes, "boxes."), f"boxes.{p}", r"[\w./-]+", "use a box name such as debian/bookworm64")
                   for p in PROVIDERS}
@@ -459,9 +464,11 @@ def _override_number(key: str, variable: str, low: int, top: int):
 # Variable -> what it does to the raw settings: $DEVBOX_WORKER for `worker`,
 # $DEVBOX_APP (a folder) for the whole `app` section with the default app
 # settings, $DEVBOX_INSTANCES for `instances`, $DEVBOX_APP_BIND for `app_bind`,
-# $DEVBOX_NODES for `nodes`.
+# $DEVBOX_NODES for `nodes`, $DEVBOX_PROVIDER for `provider`, $DEVBOX_APT_CACHE
+# and $DEVBOX_PIP_CACHE for `package_cache`.
 OVERRIDES = {
     "DEVBOX_WORKER": _override_worker,
+    "DEVBOX_PROVIDER": lambda raw, value: raw.update(provider=value),
     "DEVBOX_APP": lambda raw, value: raw.update(app={"folder": value}),
     "DEVBOX_INSTANCES": _override_number("instances", "DEVBOX_INSTANCES", 1, MAX_INSTANCES),
     "DEVBOX_APP_BIND": lambda raw, value: raw.update(app_bind=value),

@@ -7,6 +7,8 @@ data for the rest of the run. The unit tests ask for none of them and run
 without a guest.
 """
 
+from pathlib import Path
+
 import pytest
 import requests
 from playwright.sync_api import sync_playwright
@@ -94,13 +96,25 @@ def http(base_url):
         yield session
 
 
+@pytest.fixture(scope="session")
+def sync(guests):
+    """``sync(path, ...)``: bring these host paths into a guest whose synced
+    folder is a copy (libvirt), as fab watch does on each save; nothing to do
+    where the guest sees the host's folder itself (lxc)."""
+    def sync(*paths):
+        guests.copy_files([str(Path(path).relative_to(ROOT)) for path in paths])
+
+    return sync
+
+
 @pytest.fixture
-def edit(settings):
+def edit(settings, sync):
     """Factory: change or add a repository file on the host for this test only.
 
-    ``edit(path, new_text)`` writes it; at teardown every file is put back (or
-    removed when it was new) and, when app code was among them, the app is
-    reloaded onto the original code.
+    ``edit(path, new_text)`` writes it, and brings it into a guest that holds a
+    copy (unless ``fab watch`` is running: then that is its job, under test);
+    at teardown every file is put back (or removed when it was new) and, when
+    app code was among them, the app is reloaded onto the original code.
     """
     originals = {}
 
@@ -108,14 +122,18 @@ def edit(settings):
         path = ROOT / relative
         originals.setdefault(path, path.read_text() if path.exists() else None)
         path.write_text(text)
+        if not change.watched:
+            sync(path)
         return path
 
+    change.watched = False
     yield change
     for path, text in originals.items():
         if text is None:
             path.unlink(missing_ok=True)
         else:
             path.write_text(text)
+    sync(*originals)
     if any(classify(str(path.relative_to(ROOT)), settings) == RELOAD for path in originals):
         result = fab("reload")
         assert result.returncode == 0, result.stderr

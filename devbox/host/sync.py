@@ -9,6 +9,7 @@ Vagrant does, with the same exclusions: settings ``rsync_exclude``).
 
 from __future__ import annotations
 
+import os
 import shlex
 import subprocess
 
@@ -25,34 +26,53 @@ def is_copy(settings: dict, conn) -> bool:
 
 
 def copy_files(settings: dict, conn, paths: list[str]) -> None:
-    """Bring these files (relative to the repository) into the guest's copy,
-    each whole at once: nginx never serves half a file, even of the same size."""
+    """Bring these paths (relative to the repository) into the guest's copy as
+    rsync --archive would: a file whole at once (nginx never serves half a
+    file, even of the same size), a symlink as a symlink, a folder as a folder;
+    a path gone from the host goes from the guest. Modification times to the
+    nanosecond, as the app's version (devbox.appcode) counts them."""
     sftp = conn.sftp()
+    steps = []
     for relative in paths:
         source, target = ROOT / relative, f"{settings['paths']['synced']}/{relative}"
-        if not source.is_file():
+        quoted = shlex.quote(target)
+        if source.is_dir() and not source.is_symlink():
+            steps.append(f"mkdir -p {quoted}")
+        elif not source.is_symlink() and not source.exists():
+            steps.append(f"rm -rf {quoted}")
+        else:
+            draft = f"{target}.devbox-sync"
             try:
-                sftp.remove(target)
-            except FileNotFoundError:
-                pass
-            continue
-        draft = f"{target}.devbox-sync"
+                _put(sftp, source, draft)
+            except FileNotFoundError:  # in a new folder
+                conn.run(f"mkdir -p {shlex.quote(target.rpartition('/')[0])}", hide=True)
+                _put(sftp, source, draft)
+            stat = source.lstat()
+            mode = "" if source.is_symlink() else f"chmod {stat.st_mode & 0o7777:o} {shlex.quote(draft)} && "
+            seconds, nanoseconds = divmod(stat.st_mtime_ns, 10**9)
+            steps.append(f"{mode}touch -h -m -d @{seconds}.{nanoseconds:09d} {shlex.quote(draft)} "
+                         f"&& mv -fT {shlex.quote(draft)} {quoted}")
+    if steps:  # one round trip for them all (SFTP sets whole seconds only)
+        conn.run(" && ".join(steps), hide=True)
+
+
+def _put(sftp, source, draft: str) -> None:
+    if source.is_symlink():
         try:
-            sftp.put(str(source), draft)
-        except FileNotFoundError:  # a new folder
-            conn.run(f"mkdir -p {shlex.quote(target.rpartition('/')[0])}", hide=True)
-            sftp.put(str(source), draft)
-        stat = source.stat()
-        sftp.chmod(draft, stat.st_mode & 0o7777)
-        sftp.utime(draft, (stat.st_atime, stat.st_mtime))  # as rsync leaves it: the next one skips it
-        sftp.posix_rename(draft, target)
+            sftp.remove(draft)  # left by a copy that was cut
+        except FileNotFoundError:
+            pass
+        sftp.symlink(os.readlink(source), draft)
+    else:
+        sftp.put(str(source), draft)
 
 
 def copy_tree(settings: dict, ssh_config: dict) -> None:
     """The whole tree into the guest's copy (rsync over SSH, what changed only)."""
     ssh = ["ssh", "-p", ssh_config["Port"], "-i", ssh_config["IdentityFile"], "-o", "IdentitiesOnly=yes",
            "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR"]
-    command = ["rsync", "--archive", "--delete", *(f"--exclude={p}" for p in settings["rsync_exclude"]),
+    # --modify-window=-1: times compared to the nanosecond, not the second.
+    command = ["rsync", "--archive", "--delete", "--modify-window=-1", *(f"--exclude={p}" for p in settings["rsync_exclude"]),
                "-e", shlex.join(ssh), f"{ROOT}/",
                f"{ssh_config['User']}@{ssh_config['HostName']}:{settings['paths']['synced']}/"]
     result = subprocess.run(command, capture_output=True, text=True)

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Host packages, all from Debian, for the providers named (lxc, libvirt):
 # Vagrant, the box builder (debootstrap; for a VM disk also GRUB, sfdisk and
-# qemu-img), DHCP for the guest bridge, wrk (bench/), nginx (for `nginx -t` on
-# rendered configs) and Chromium (browser tests); for lxc its provider and the
-# port forwarders (iptables; redir as vagrant-lxc's fallback); for libvirt the
-# daemon, QEMU and the apt cache its guest installs through (the PyPI cache
-# comes from PyPI: provision/host/package-cache.sh).
-# Usage: packages.sh PROVIDER...
+# qemu-img), rsync (a VM's copy of the folder), DHCP for the guest bridge, wrk
+# (bench/), nginx (for `nginx -t` on rendered configs) and Chromium (browser
+# tests); for lxc its provider and the port forwarders (iptables; redir as
+# vagrant-lxc's fallback); for libvirt the daemon, QEMU and the apt cache its
+# guest installs through (the PyPI cache comes from PyPI:
+# provision/host/package-cache.sh).
+# Usage: packages.sh [PROVIDER...]   (none: what every provider needs)
 set -euo pipefail
 
 declare -A by_provider=(
@@ -15,9 +16,8 @@ declare -A by_provider=(
 )
 wanted=(
   vagrant iptables dnsmasq-base debootstrap debian-archive-keyring iproute2 procps curl ca-certificates wrk
-  python3 python3-venv python3-yaml nginx chromium
+  python3 python3-venv python3-yaml nginx chromium rsync
 )
-(($#)) || { echo "usage: packages.sh lxc|libvirt..." >&2; exit 1; }
 for provider in "$@"; do
   [[ -n ${by_provider[$provider]:-} ]] || { echo "packages.sh: no provider '$provider'; use lxc or libvirt" >&2; exit 1; }
   read -ra more <<<"${by_provider[$provider]}"

@@ -1,6 +1,7 @@
 # devbox.yaml for the Vagrantfile, already checked: the Python loader
 # (devbox/settings.py) reads and validates it, as it does for every other
 # part, and hands it over as JSON. A bad value stops Vagrant with its one line.
+require "digest"
 require "json"
 require "open3"
 require "securerandom"
@@ -22,6 +23,12 @@ module DevboxSettings
   LIBVIRT_DRIVER = "/var/cache/devbox/libvirt-driver"
   def self.libvirt_driver
     File.exist?(LIBVIRT_DRIVER) ? File.read(LIBVIRT_DRIVER).strip : "kvm"
+  end
+
+  # Short and stable for this Vagrant folder (VAGRANT_DOTFILE_PATH, else .vagrant).
+  def self.dotfile_id
+    path = File.expand_path(ENV["VAGRANT_DOTFILE_PATH"] || ".vagrant", ROOT)
+    Digest::SHA256.hexdigest(path)[0, 8]
   end
 
   def self.load

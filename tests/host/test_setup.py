@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from devbox.settings import ROOT
 
 RECORD = Path("/var/lib/devbox/host-packages")
@@ -26,6 +28,18 @@ def test_a_re_run_of_setup_needs_no_network(devbox):
     status = subprocess.run([sys.executable, "-m", "fabric", "status"], cwd=ROOT, capture_output=True, text=True,
                             timeout=120, env=env)
     assert "/_devbox/health: ok" in status.stdout, status.stdout + status.stderr
+
+
+@pytest.mark.parametrize("args, env, expected", [
+    (["--provider", "docker"], {}, "--provider 'docker'"),
+    ([], {"DEVBOX_PROVIDER": "virtualbox"}, "provider 'virtualbox' (devbox.yaml, or $DEVBOX_PROVIDER)"),
+])
+def test_a_provider_setup_cannot_run_is_one_line(args, env, expected):
+    result = subprocess.run(["./setup.sh", *args], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                            env={**os.environ, **env})
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (f"setup.sh: {expected} is not one ./setup.sh runs; use lxc or "
+                                                      "libvirt (VirtualBox and the others: vagrant up, see README)")
 
 
 def test_the_box_is_not_built_without_debians_keyring(tmp_path):

@@ -81,9 +81,10 @@ def connect_socket(base_url):
 
 
 @pytest.fixture
-def watcher(devbox):
-    """`fab watch` running in the background for this test (ask for it after ``edit``,
-    so that it stops before the edits are put back)."""
+def watcher(devbox, edit):
+    """`fab watch` running in the background for this test; it stops before the
+    edits are put back, and it alone brings them into a guest that holds a copy."""
+    edit.watched = True
     process = subprocess.Popen([sys.executable, "-m", "fabric", "watch"], cwd=ROOT, text=True,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     first = process.stdout.readline()

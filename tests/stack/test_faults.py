@@ -20,17 +20,23 @@ def test_a_killed_master_is_the_friendly_page_or_another_instance_meanwhile_and_
     before = http.get("/_devbox/health").json()  # the instance this client keeps to
     instance = devbox_guest.instance_path(before["instance"])
     master = main_pid(guests, settings, before["instance"])
+    host = guests.of_instance(before["instance"])
+    workers = host.run(f"pgrep -P {master}", hide=True).stdout.split()
+    # The kill, and back once its workers are gone too (systemd ends them with
+    # the unit): until then they take requests, and may be cut while answering.
+    gone = (f"for _ in $(seq 2000); do alive=; for p in {' '.join(workers)}; do "
+            "[ -e /proc/$p ] && ! grep -qs '^State:.*Z' /proc/$p/status && alive=1; done; "
+            '[ -z "$alive" ] && break; sleep 0.01; done')
     with Load(base_url, ["/"], cookies=http.cookies) as load:
         time.sleep(0.2)
-        guests.of_instance(before["instance"]).run(f"sudo kill -9 {master}", hide=True)
+        host.run(f"sudo kill -9 {master}; {gone}", hide=True)
         killed = time.monotonic()
         back = wait_for(lambda: (devbox_guest.health_or_none(base_url, instance) or {}).get("boot_id")
                         not in (None, before["boot_id"]), timeout=30)
         time.sleep(0.2)
     assert back
-    # From the kill on, never a raw 502 or a dropped connection: the app's answer,
-    # or devbox's page that retries. (A request the worker was serving when its
-    # master died may be cut: systemd ends the unit's remaining processes with it.)
+    # From then on, never a raw 502 or a dropped connection: the app's answer,
+    # or devbox's page that retries.
     after = [a for a, began in zip(load.answers, load.started) if began > killed]
     odd = [a for a in after if a[1] != normal and not (a[1] == 503 and a[2])]
     assert odd == [], odd[:5]
@@ -98,7 +104,7 @@ def test_logs_are_rotated_by_size_and_logging_goes_on(http, guests, settings):
             guests[guest].run(f"sudo bash -c 'rm -f {logs}/*.log.1'", hide=True)
 
 
-def test_a_first_nginx_site_that_fails_leaves_nothing_behind(http, guest, settings):
+def test_a_first_nginx_site_that_fails_leaves_nothing_behind(http, guest, settings, sync):
     name = settings["name"]
     site, enabled = f"/etc/nginx/sites-available/{name}.conf", f"/etc/nginx/sites-enabled/{name}.conf"
     template = ROOT / "provision/guest/nginx/site.conf.j2"
@@ -107,6 +113,7 @@ def test_a_first_nginx_site_that_fails_leaves_nothing_behind(http, guest, settin
     guest.run(f"sudo mv {site} /root/devbox-site.saved && sudo rm -f {enabled}", hide=True)
     try:
         template.write_text(original.replace("proxy_buffering off;", "proxy_buffering sideways;", 1))
+        sync(template)
         result = guest.run(step, hide=True, warn=True)
         assert result.failed and "the rendered nginx config is invalid" in result.stderr
         leftovers = guest.run(f"ls {site} {enabled}", hide=True, warn=True)
@@ -115,6 +122,7 @@ def test_a_first_nginx_site_that_fails_leaves_nothing_behind(http, guest, settin
         assert http.get("/_devbox/health").status_code == 200  # the running config kept serving
     finally:
         template.write_text(original)
+        sync(template)
         guest.run(step, hide=True)
         guest.run("sudo rm -f /root/devbox-site.saved", hide=True)
     assert guest.run(f"test -L {enabled}", hide=True, warn=True).ok

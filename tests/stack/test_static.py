@@ -18,19 +18,22 @@ def static(settings):
 
 
 @pytest.fixture
-def probe(static):
-    """Factory: a file written into the static folder on the host (or ``where``), removed afterwards."""
+def probe(static, sync):
+    """Factory: a file written into the static folder on the host (or ``where``),
+    as fab watch would bring it into the guest; removed afterwards."""
     made = []
 
     def write(text, name=None, where=None):
         path = (where or static[0]) / (name or f"_probe-{uuid.uuid4().hex[:8]}.txt")
         path.write_text(text)
         made.append(path)
+        sync(path)
         return path
 
     yield write
     for path in made:
         path.unlink(missing_ok=True)
+    sync(*made)
 
 
 def test_static_is_served_by_nginx_not_gunicorn(http, guest, guests, settings, static, probe):
@@ -46,11 +49,12 @@ def test_static_is_served_by_nginx_not_gunicorn(http, guest, guests, settings, s
     assert (nginx_hits, count_in_app_logs(guests, settings, marker)) == ("1", 0)
 
 
-def test_a_saved_static_file_is_served_at_once(http, static, probe):
+def test_a_saved_static_file_is_served_at_once(http, static, probe, sync):
     path = probe("first version\n")
     assert http.get(f"{static[1]}{path.name}").text == "first version\n"
     # Same size, new bytes: what sendfile on a shared folder gets wrong.
     path.write_text("second versi0n\n")
+    sync(path)
     assert http.get(f"{static[1]}{path.name}").text == "second versi0n\n"
 
 
@@ -77,13 +81,15 @@ def test_nothing_beside_the_static_folder_is_reachable(http, static, probe, temp
     assert response.status_code in (400, 404)
 
 
-def test_a_symlink_out_of_the_static_folder_is_not_followed(http, static):
+def test_a_symlink_out_of_the_static_folder_is_not_followed(http, static, sync, settings):
     link = static[0] / f"_link-{uuid.uuid4().hex[:8]}.yaml"
-    link.symlink_to(ROOT / "devbox.yaml")
+    link.symlink_to(f"{settings['paths']['synced']}/devbox.yaml")  # where the guest has it
+    sync(link)
     try:
         response = http.get(f"{static[1]}{link.name}")
     finally:
         link.unlink()
+        sync(link)
     assert response.status_code in (403, 404)
     assert "host_port" not in response.text
 
@@ -105,13 +111,15 @@ def test_a_file_not_in_the_static_folder_is_asked_of_the_app(http, guests, setti
     assert count_in_app_logs(guests, settings, name) == 1
 
 
-def test_nginx_own_redirects_do_not_leak_the_guest_port(http, settings, static):
+def test_nginx_own_redirects_do_not_leak_the_guest_port(http, settings, static, sync):
     folder = static[0] / f"_dir-{uuid.uuid4().hex[:8]}"
     folder.mkdir()
+    sync(folder)
     try:
         response = http.get(f"{static[1]}{folder.name}")
     finally:
         folder.rmdir()
+        sync(folder)
     assert response.status_code == 301
     assert response.headers["Location"] == f"{static[1]}{folder.name}/"
     assert str(settings["guest_port"]) not in response.headers["Location"]

@@ -406,3 +406,13 @@ def test_a_copied_synced_folder_leaves_out_the_hosts_state_and_the_apps_writable
     raw["app"]["writable"] = ["instance", "migrations"]
     excluded = devbox_settings.validate(raw)["rsync_exclude"]
     assert excluded == [".git/", ".venv/", ".cache/", ".vagrant/", "/app/instance/", "/app/migrations/"]
+
+
+def test_the_provider_is_one_devbox_has_a_box_for_or_vagrants_choice(raw, monkeypatch):
+    assert devbox_settings.validate(raw)["provider"] == ""
+    raw["provider"] = "docker"
+    with pytest.raises(SettingsError, match=r"^provider: 'docker' is not a Vagrant provider devbox has a box for; "
+                                            r"use one of virtualbox, libvirt, lxc, parallels, vmware_desktop, or "):
+        devbox_settings.validate(raw)
+    monkeypatch.setenv("DEVBOX_PROVIDER", "libvirt")
+    assert devbox_settings.load()["provider"] == "libvirt"

@@ -8,7 +8,8 @@
 # emulation) where KVM cannot (inside another VM it may start the guest and
 # then hang it); found once by booting the box, for the Vagrantfile to read.
 # The forwarded port's rules on its bridge are provision/host/network.sh's.
-# Idempotent; `libvirt.sh stop` takes the network down (the daemons stay).
+# Idempotent; `libvirt.sh stop` takes the network down, and the daemons if it
+# started them.
 #   libvirt.sh NAME CIDR BOX_IMAGE   e.g. libvirt.sh devbox 10.0.4.0/24 ~/.vagrant.d/boxes/.../box.img
 #   libvirt.sh stop NAME
 set -euo pipefail
@@ -16,12 +17,22 @@ set -euo pipefail
 die() { echo "libvirt.sh: $*" >&2; exit 1; }
 virsh() { command virsh --quiet --connect qemu:///system "$@"; }
 
+# The daemons this script started (none when a service manager runs them).
+started=/run/devbox-libvirt-daemons
+
 if [[ ${1:-} == stop ]]; then
   name=${2:?usage: libvirt.sh stop NAME}
   DEVBOX_BRIDGE=virbr-$name "$(dirname "$0")/network.sh" stop
-  virsh net-info "$name" >/dev/null 2>&1 || exit 0
-  virsh net-destroy "$name" >/dev/null 2>&1 || true
-  virsh net-undefine "$name" >/dev/null
+  if virsh net-info "$name" >/dev/null 2>&1; then
+    virsh net-destroy "$name" >/dev/null 2>&1 || true
+    virsh net-undefine "$name" >/dev/null
+  fi
+  if [[ -f $started ]]; then
+    while read -r daemon; do
+      [[ ! -s /run/$daemon.pid ]] || kill "$(cat "/run/$daemon.pid")" 2>/dev/null || true
+    done < "$started"
+    rm -f "$started"
+  fi
   exit 0
 fi
 name=${1:-} cidr=${2:-} image=${3:-}
@@ -29,7 +40,10 @@ name=${1:-} cidr=${2:-} image=${3:-}
 prefix=${BASH_REMATCH[1]}
 
 for daemon in virtlogd libvirtd; do
-  pgrep -x "$daemon" >/dev/null || "$daemon" -d || die "$daemon did not start; see its log under /var/log/libvirt"
+  if ! pgrep -x "$daemon" >/dev/null; then
+    "$daemon" -d || die "$daemon did not start; see its log under /var/log/libvirt"
+    echo "$daemon" >> "$started"
+  fi
 done
 # Root-only /dev/kvm makes libvirt re-probe QEMU's abilities on every domain
 # definition, about 30 s each. (KVM itself is not used: driver "qemu".)

@@ -82,6 +82,14 @@ def test_a_network_that_is_down_stops_vagrant_up_with_the_fix(scratch):
     assert "Importing base box" not in result.stdout
 
 
+def test_a_libvirt_network_that_is_down_stops_vagrant_up_with_the_fix(scratch):
+    result = vagrant(scratch(), "up", "--provider=libvirt", DEVBOX_BRIDGE="dbxgone0")
+    assert result.returncode != 0
+    assert ("devbox: the libvirt network devbox (bridge dbxgone0) is down, or was never made; "
+            "run ./setup.sh --provider libvirt, which makes it") in result.stderr
+    assert "Creating image" not in result.stdout
+
+
 def test_a_repository_folder_anyone_may_write_stops_vagrant_up(scratch):
     # The guest's root can write there too, and host root runs what is in it.
     folder = scratch()

@@ -38,15 +38,22 @@ def vagrant(quiet: bool = False):
     return python_vagrant.Vagrant(root=str(ROOT), quiet_stdout=quiet, quiet_stderr=quiet)
 
 
+# Each provider's words for a guest that is off, or paused, as devbox says them
+# (fab's answers are the same whichever provider runs the guest).
+STATES = {"shutoff": "stopped", "poweroff": "stopped", "not_running": "stopped", "aborted": "stopped",
+          "paused": "suspended", "saved": "suspended", "frozen": "suspended"}
+
+
 def states() -> dict[str, tuple[str, str]]:
     """Each guest's (state, provider), e.g. {'default': ('running', 'lxc')}."""
-    return {status.name: (status.state, status.provider) for status in vagrant(quiet=True).status()}
+    return {status.name: (STATES.get(status.state, status.state), status.provider)
+            for status in vagrant(quiet=True).status()}
 
 
 def state(guest: str = FRONT) -> tuple[str, str]:
-    """(state, provider) of a guest, e.g. ('running', 'lxc') or ('not_created', 'lxc')."""
+    """(state, provider) of a guest, e.g. ('running', 'lxc'), ('stopped', 'libvirt') or ('not_created', 'lxc')."""
     status = vagrant(quiet=True).status(vm_name=guest)[0]
-    return status.state, status.provider
+    return STATES.get(status.state, status.state), status.provider
 
 
 def ssh_configs(guest: str | None = None) -> dict[str, dict]:

@@ -77,6 +77,8 @@ def copy_tree(settings: dict, ssh_config: dict) -> None:
                f"{ssh_config['User']}@{ssh_config['HostName']}:{settings['paths']['synced']}/"]
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode:
-        raise SyncError(f"rsync could not update the guest's copy of the repository: "
-                        f"{result.stderr.strip().splitlines()[-1] if result.stderr.strip() else result.returncode}; "
+        # rsync's summary line ("some files were not transferred") comes last;
+        # the first line names the file and the cause.
+        lines = result.stderr.strip().splitlines() or [f"exit status {result.returncode}"]
+        raise SyncError(f"rsync could not update the guest's copy of the repository: {lines[0]}; "
                         "is the devbox up? (fab status)")

@@ -9,6 +9,9 @@
 set -euo pipefail
 
 export DEVBOX_ROOT=${DEVBOX_ROOT:-/vagrant}
+# No bytecode from root into the synced folder: on a VM it is a copy that the
+# host's rsync keeps as the login user, who could not replace root's files.
+export PYTHONDONTWRITEBYTECODE=1
 here="$DEVBOX_ROOT/provision/guest"
 source "$here/lib.sh"
 

@@ -58,12 +58,16 @@ def test_logs_show_the_request_just_made(http):
         assert name in result.stdout
 
 
-def test_a_no_op_provision_changes_nothing(http):
+def test_a_no_op_provision_changes_nothing(http, guest, settings):
     before = http.get("/_devbox/health").json()
     result = fab("provision", timeout=300)
     assert result.returncode == 0, result.stderr
     assert "devbox: provisioned in" in result.stdout
     assert http.get("/_devbox/health").json()["boot_id"] == before["boot_id"]  # the app was not restarted
+    # Nor wrote into the synced folder (bytecode, say): a VM's copy is kept by
+    # rsync as the login user, who could not replace root's files.
+    synced = settings["paths"]["synced"]
+    assert guest.run(f"sudo find {synced} -user root -print -quit", hide=True).stdout == ""
 
 
 def test_a_guest_not_created_is_one_clear_line(tmp_path, settings):

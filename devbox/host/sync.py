@@ -76,7 +76,9 @@ def copy_tree(settings: dict, ssh_config: dict) -> None:
                "-e", shlex.join(ssh), f"{ROOT}/",
                f"{ssh_config['User']}@{ssh_config['HostName']}:{settings['paths']['synced']}/"]
     result = subprocess.run(command, capture_output=True, text=True)
-    if result.returncode:
+    # 24: a file went away while rsync ran (an editor's swap file, say); the
+    # rest is copied, and the next copy takes it away from the guest too.
+    if result.returncode not in (0, 24):
         # rsync's summary line ("some files were not transferred") comes last;
         # the first line names the file and the cause.
         lines = result.stderr.strip().splitlines() or [f"exit status {result.returncode}"]

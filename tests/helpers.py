@@ -113,6 +113,32 @@ def main_pid(guests, settings, instance=1):
     return guests.of_instance(instance).run(f"systemctl show -p MainPID --value {unit}", hide=True).stdout.strip()
 
 
+@contextmanager
+def reloading(guests, settings):
+    """`fab reload` running meanwhile. Entered once every app instance has
+    retired its worker (the new one may still be booting): the window in which
+    the retired worker finishes its open connections, for up to gunicorn's
+    graceful timeout, however long the new one takes to load (seconds under
+    software emulation). On leaving, the reload must have succeeded."""
+    instances = range(1, settings["instances"] + 1)
+    masters = {i: main_pid(guests, settings, i) for i in instances}
+
+    def workers():
+        return {i: guests.of_instance(i).run(f"ps -o pid= --ppid {masters[i]}", hide=True, warn=True).stdout.split()
+                for i in instances}
+
+    before = workers()
+    reload = subprocess.Popen([sys.executable, "-m", "fabric", "reload"], cwd=ROOT, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        assert devbox_guest.wait_for(lambda: all(set(now) - set(before[i]) for i, now in workers().items()),
+                                     timeout=30)
+        yield
+    finally:
+        output = reload.communicate(timeout=120)[0]
+    assert reload.returncode == 0, output
+
+
 class Load(threading.Thread):
     """Requests to ``paths`` through the forwarded port in a loop until stopped
     (with ``cookies``, such as another session's, to keep to its app instance);

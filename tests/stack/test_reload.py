@@ -14,7 +14,7 @@ from bench import fanout
 from devbox.host.guest import wait_for
 from devbox.host.reload import expected_version
 from devbox.settings import ROOT
-from tests.helpers import Load, fab, main_pid
+from tests.helpers import Load, fab, main_pid, reloading
 from tests.stack.conftest import round_trip
 
 PLAIN = "tests/apps/plain"  # the second app; the stack suite runs against it too
@@ -62,25 +62,8 @@ def test_no_request_fails_during_a_reload(base_url, http, add_probe):
 def test_a_client_connected_before_a_reload_stays_served(connect_socket, add_probe, guests, settings):
     ws = connect_socket()
     add_probe()
-    instances = range(1, settings["instances"] + 1)
-    masters = {i: main_pid(guests, settings, i) for i in instances}
-
-    def workers():
-        return {i: guests.of_instance(i).run(f"ps -o pid= --ppid {masters[i]}", hide=True, warn=True).stdout.split()
-                for i in instances}
-
-    before = workers()
-    reload = subprocess.Popen([sys.executable, "-m", "fabric", "reload"], cwd=ROOT, text=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
-        # Every instance has retired its worker (a new one is on its way): the
-        # retired one finishes its connections gracefully, for up to gunicorn's
-        # graceful timeout (however long the new one takes to boot).
-        assert wait_for(lambda: all(set(now) - set(before[i]) for i, now in workers().items()), timeout=30)
+    with reloading(guests, settings):
         assert round_trip(ws)
-    finally:
-        output = reload.communicate(timeout=120)[0]
-    assert reload.returncode == 0, output
 
 
 def test_an_invalid_nginx_config_is_refused_and_the_old_one_keeps_serving(http, edit, settings):

@@ -7,7 +7,7 @@ import shlex
 
 import pytest
 
-from tests.helpers import scratch_folder
+from tests.helpers import reloading, scratch_folder
 
 
 def received(client, event):
@@ -94,18 +94,16 @@ def test_bad_notify_payloads_are_refused_and_the_connection_stays(connect_client
     assert client.call("notify", {"text": unique_text}, timeout=5)["ok"] is True
 
 
-def test_a_client_connected_before_a_reload_gets_what_is_posted_after(connect_client, http, unique_text):
+def test_a_client_connected_before_a_reload_gets_what_is_posted_meanwhile(connect_client, http, unique_text,
+                                                                         guests, settings):
     # The message queue (REDIS_URL) carries the broadcast from the new worker
-    # to this client, still attached to the old one.
-    from tests.helpers import fab
-
+    # to this client, still attached to the retired one.
     client = connect_client()
-    seen = queue.Queue()
-    client.on("notification", seen.put)
-    assert fab("reload").returncode == 0
-    assert http.post("/notifications", data={"text": unique_text}).status_code == 303
-    assert seen.get(timeout=10)["text"] == unique_text
-    assert client.call("echo", "after reload", timeout=5) == "after reload"
+    seen = received(client, "notification")
+    with reloading(guests, settings):
+        assert http.post("/notifications", data={"text": unique_text}).status_code == 303
+        assert seen.get(timeout=10)["text"] == unique_text
+        assert client.call("echo", "during the reload", timeout=5) == "during the reload"
 
 
 def test_posts_land_in_scratch_data_not_the_developers(http, guest, settings, unique_text):

@@ -113,6 +113,12 @@ def main_pid(guests, settings, instance=1):
     return guests.of_instance(instance).run(f"systemctl show -p MainPID --value {unit}", hide=True).stdout.strip()
 
 
+def worker_pids(guests, settings, instance=1, master=None):
+    """An app instance's gunicorn workers: the children of ``master`` (default: its master now)."""
+    master = master or main_pid(guests, settings, instance)
+    return guests.of_instance(instance).run(f"ps -o pid= --ppid {master}", hide=True, warn=True).stdout.split()
+
+
 @contextmanager
 def reloading(guests, settings):
     """`fab reload` running meanwhile. Entered once every app instance has
@@ -122,17 +128,13 @@ def reloading(guests, settings):
     software emulation). On leaving, the reload must have succeeded."""
     instances = range(1, settings["instances"] + 1)
     masters = {i: main_pid(guests, settings, i) for i in instances}
-
-    def workers():
-        return {i: guests.of_instance(i).run(f"ps -o pid= --ppid {masters[i]}", hide=True, warn=True).stdout.split()
-                for i in instances}
-
-    before = workers()
+    before = {i: worker_pids(guests, settings, i, masters[i]) for i in instances}
     reload = subprocess.Popen([sys.executable, "-m", "fabric", "reload"], cwd=ROOT, text=True,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        assert devbox_guest.wait_for(lambda: all(set(now) - set(before[i]) for i, now in workers().items()),
-                                     timeout=30)
+        assert devbox_guest.wait_for(
+            lambda: all(set(worker_pids(guests, settings, i, masters[i])) - set(before[i]) for i in instances),
+            timeout=30)
         yield
     finally:
         output = reload.communicate(timeout=120)[0]

@@ -14,7 +14,7 @@ from bench import fanout
 from devbox.host.guest import wait_for
 from devbox.host.reload import expected_version
 from devbox.settings import ROOT
-from tests.helpers import Load, fab, main_pid, reloading
+from tests.helpers import Load, fab, reloading, worker_pids
 from tests.stack.conftest import round_trip
 
 PLAIN = "tests/apps/plain"  # the second app; the stack suite runs against it too
@@ -88,14 +88,9 @@ def test_back_to_back_reloads_leave_no_worker_on_old_code(connect_socket, http, 
     for ws in sockets:
         ws.close()  # retired workers may now finish at once
 
-    instances = range(1, settings["instances"] + 1)
-
-    def workers(instance):
-        return guests.of_instance(instance).run(f"ps -o pid= --ppid {main_pid(guests, settings, instance)}",
-                                                hide=True, warn=True).stdout.split()
-
-    for instance in instances:
-        assert wait_for(lambda: len(workers(instance)) == 1, timeout=45), workers(instance)
+    for instance in range(1, settings["instances"] + 1):
+        assert wait_for(lambda: len(worker_pids(guests, settings, instance)) == 1, timeout=45), \
+            worker_pids(guests, settings, instance)
         assert {http.get(f"/_devbox/instances/{instance}/health").json()["version"] for _ in range(5)} == {expected}
 
 

@@ -6,7 +6,6 @@ import shutil
 import subprocess
 
 import pytest
-import yaml
 
 from devbox import settings as devbox_settings
 from devbox.guest.render import render
@@ -48,14 +47,8 @@ def localize(tmp_path):
 
 @pytest.fixture
 def local_settings(settings, localize):
-    """The settings with guest paths pointed into tmp_path."""
+    """The settings (tests/unit/conftest.py's) with guest paths pointed into tmp_path."""
     return localize(settings)
-
-
-@pytest.fixture
-def raw():
-    """The repository's devbox.yaml as plain data, to change before it is checked."""
-    return yaml.safe_load((devbox_settings.ROOT / "devbox.yaml").read_text())
 
 
 @pytest.mark.parametrize("dev_mode", [True, False])

@@ -6,24 +6,21 @@ import json
 import re
 
 import pytest
-import yaml
 
 from devbox import settings as devbox_settings
 from devbox.settings import ROOT, SettingsError
+from tests.unit.conftest import SECOND_APP_FOLDER
+
+# `raw` (tests/unit/conftest.py): settings at known values, with an app of the
+# tests' own in `repo`, to break one key at a time.
 
 
-@pytest.fixture
-def raw():
-    """The repository's devbox.yaml as plain data, to break one key at a time."""
-    return yaml.safe_load((ROOT / "devbox.yaml").read_text())
-
-
-def test_repository_settings_are_valid(raw):
+def test_settings_with_every_key_are_valid(raw):
     settings = devbox_settings.validate(raw)
     assert settings["worker_class"] == "devbox.appserver.workers.eventlet_worker.EventletWorker"
     assert settings["max_body_bytes"] == 1024 * 1024
     # The app's paths come out relative to the repository.
-    assert settings["app"] == {"folder": "app", "wsgi": "notifications:create_app()",
+    assert settings["app"] == {"folder": "app", "wsgi": "shop:create_app()",
                                "requirements": "app/requirements.txt", "requirement_files": ["app/requirements.txt"],
                                "static": {"folder": "app/static", "url": "/static/"},
                                "writable": ["app/instance"], "env": {}}
@@ -132,7 +129,7 @@ def test_shell_exports_flatten_nested_keys(raw):
     assert f"DEVBOX_PATHS_VENV={settings['paths']['venv']}" in lines
     assert "DEVBOX_APP_STATIC_FOLDER=app/static" in lines
     assert "DEVBOX_DEV_MODE=true" in lines  # as shell scripts compare it
-    assert "DEVBOX_APP_WSGI='notifications:create_app()'" in lines  # quoted for the shell
+    assert "DEVBOX_APP_WSGI='shop:create_app()'" in lines  # quoted for the shell
     assert not [line for line in lines if "FLASK_X" in line]  # the app's environment has its own file
 
 
@@ -238,8 +235,8 @@ def test_wsgi_targets_as_gunicorn_takes_them(raw, target):
     ({"writable": "instance"}, "app.writable: 'instance' is not a list"),
     ({"writable": ["../provision"]}, "app.writable: '../provision' is not valid"),
     ({"writable": ["/etc"]}, "app.writable: '/etc' is not valid"),
-    ({"writable": ["notifications/__init__.py"]}, "app.writable: 'notifications/__init__.py' is a file"),
-    ({"folder": "tests/apps/plain", "writable": ["static"]}, "app.writable: tests/apps/plain/static is in tests/"),
+    ({"writable": ["shop/__init__.py"]}, "app.writable: 'shop/__init__.py' is a file"),
+    ({"folder": SECOND_APP_FOLDER, "writable": ["static"]}, f"app.writable: {SECOND_APP_FOLDER}/static is in tests/"),
 ])
 def test_a_bad_app_setting_names_the_key(raw, change, expected):
     raw["app"].update(change)
@@ -256,11 +253,11 @@ def test_app_environment_values_become_text(raw):
 
 
 def test_devbox_app_stands_in_for_the_app_section(monkeypatch):
-    monkeypatch.setenv("DEVBOX_APP", "tests/apps/plain")
+    monkeypatch.setenv("DEVBOX_APP", SECOND_APP_FOLDER)
     assert devbox_settings.load()["app"] == {
-        "folder": "tests/apps/plain", "wsgi": "app:app", "requirements": "tests/apps/plain/requirements.txt",
-        "requirement_files": ["tests/apps/plain/requirements.txt"],
-        "static": {"folder": "tests/apps/plain/static", "url": "/static/"}, "writable": [], "env": {}}
+        "folder": SECOND_APP_FOLDER, "wsgi": "app:app", "requirements": f"{SECOND_APP_FOLDER}/requirements.txt",
+        "requirement_files": [f"{SECOND_APP_FOLDER}/requirements.txt"],
+        "static": {"folder": f"{SECOND_APP_FOLDER}/static", "url": "/static/"}, "writable": [], "env": {}}
     monkeypatch.setenv("DEVBOX_APP", "no/such/app")
     with pytest.raises(SettingsError, match=r"^app.folder: 'no/such/app' is not a folder in the repository"):
         devbox_settings.load()
@@ -273,9 +270,9 @@ def test_a_writable_folder_cannot_lead_out_of_the_app_by_a_link(raw, tmp_path):
     (tmp_path / "provision").mkdir()
     raw["app"] = {"folder": "app", "writable": ["out", "instance"]}
     with pytest.raises(SettingsError, match=r"^app.writable: 'out' leads outside app/"):
-        devbox_settings.validate(raw, tmp_path)
+        devbox_settings.validate(raw, root=tmp_path)
     raw["app"]["writable"] = ["instance"]  # not made yet: the provider makes it
-    assert devbox_settings.validate(raw, tmp_path)["app"]["writable"] == ["app/instance"]
+    assert devbox_settings.validate(raw, root=tmp_path)["app"]["writable"] == ["app/instance"]
 
 
 @pytest.fixture

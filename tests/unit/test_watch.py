@@ -4,29 +4,22 @@ and the debouncing of bursts of saves."""
 import threading
 
 import pytest
-import yaml
 
 from devbox import settings as devbox_settings
 from devbox.host.watch import CSS, NGINX, PAGE, PROVISION, RELOAD, Debouncer, classify, refresh_action
-from devbox.settings import ROOT
+from tests.unit.conftest import SECOND_APP_FOLDER
 
 
-@pytest.fixture(scope="module")
-def demo():
-    return devbox_settings.validate(yaml.safe_load((ROOT / "devbox.yaml").read_text()))
-
-
-@pytest.fixture(scope="module")
-def plain():
+@pytest.fixture
+def second(raw):
     """The settings with the second app: another folder, the default layout."""
-    raw = yaml.safe_load((ROOT / "devbox.yaml").read_text())
-    raw["app"] = {"folder": "tests/apps/plain"}
+    raw["app"] = {"folder": SECOND_APP_FOLDER}
     return devbox_settings.validate(raw)
 
 
 @pytest.mark.parametrize("path, action", [
-    ("app/notifications/views.py", RELOAD),
-    ("app/notifications/schema.sql", RELOAD),      # any file of the app's, not only Python
+    ("app/shop/views.py", RELOAD),
+    ("app/shop/schema.sql", RELOAD),               # any file of the app's, not only Python
     ("app/templates/index.html", RELOAD),          # templates are code: the app reloads, then pages
     ("app/app.py", RELOAD),                        # a new module counts as soon as it is saved
     ("app/static/app.js", PAGE),
@@ -36,36 +29,36 @@ def plain():
     ("app/requirements.txt", PROVISION),
     ("devbox.yaml", PROVISION),
     # Never a reason to act:
-    ("app/notifications/__pycache__/db.cpython-311.pyc", None),
-    ("app/notifications/.views.py.swp", None),
-    ("app/notifications/views.py~", None),
+    ("app/shop/__pycache__/db.cpython-311.pyc", None),
+    ("app/shop/.views.py.swp", None),
+    ("app/shop/views.py~", None),
     ("app/.#views.py", None),
     ("app/4913", None),
-    ("app/instance/notifications.sqlite", None),
+    ("app/instance/shop.sqlite", None),
     ("app/.venv/lib/site.py", None),
     ("app/node_modules/x/index.js", None),
     ("app/static/vendor/socket.io.min.js.map", None),
     ("tests/unit/test_watch.py", None),
-    ("tests/apps/plain/app.py", None),              # another app's file
+    (f"{SECOND_APP_FOLDER}/app.py", None),         # another app's file
     (".git/index", None),
     ("README.md", None),
     ("fabfile.py", None),
     ("devbox/host/watch.py", None),
 ])
-def test_classify_the_demo(demo, path, action):
-    assert classify(path, demo) == action
+def test_classify_an_apps_files(settings, path, action):
+    assert classify(path, settings) == action
 
 
 @pytest.mark.parametrize("path, action", [
-    ("tests/apps/plain/app.py", RELOAD),
-    ("tests/apps/plain/templates/index.html", RELOAD),
-    ("tests/apps/plain/static/style.css", CSS),
-    ("tests/apps/plain/requirements.txt", PROVISION),
-    ("app/notifications/views.py", None),           # the demo is not the app now
+    (f"{SECOND_APP_FOLDER}/app.py", RELOAD),
+    (f"{SECOND_APP_FOLDER}/templates/index.html", RELOAD),
+    (f"{SECOND_APP_FOLDER}/static/style.css", CSS),
+    (f"{SECOND_APP_FOLDER}/requirements.txt", PROVISION),
+    ("app/shop/views.py", None),                    # the first app is not the app now
     ("app/static/app.css", None),
 ])
-def test_classify_follows_the_app_settings(plain, path, action):
-    assert classify(path, plain) == action
+def test_classify_follows_the_app_settings(second, path, action):
+    assert classify(path, second) == action
 
 
 @pytest.mark.parametrize("actions, refresh", [
@@ -90,22 +83,22 @@ class FakeClock:
         return self.now
 
 
-def test_a_burst_of_saves_fires_once_after_the_quiet_period(demo):
+def test_a_burst_of_saves_fires_once_after_the_quiet_period(settings):
     clock = FakeClock()
-    debouncer = Debouncer(fire=None, settings=demo, quiet=0.2, clock=clock)
-    for path in ("app/static/app.css", "app/notifications/views.py", "app/notifications/.views.py.swp",
+    debouncer = Debouncer(fire=None, settings=settings, quiet=0.2, clock=clock)
+    for path in ("app/static/app.css", "app/shop/views.py", "app/shop/.views.py.swp",
                  "app/static/app.css"):
         debouncer.add(path)
         clock.now += 0.05
     assert debouncer.due() is None  # 0.05 s since the last save
     clock.now += 0.2
-    assert debouncer.due() == ({RELOAD, CSS}, ["app/notifications/views.py", "app/static/app.css"])
+    assert debouncer.due() == ({RELOAD, CSS}, ["app/shop/views.py", "app/static/app.css"])
     assert debouncer.due() is None  # handed on once
 
 
-def test_every_save_restarts_the_quiet_period(demo):
+def test_every_save_restarts_the_quiet_period(settings):
     clock = FakeClock()
-    debouncer = Debouncer(fire=None, settings=demo, quiet=0.2, clock=clock)
+    debouncer = Debouncer(fire=None, settings=settings, quiet=0.2, clock=clock)
     for _ in range(10):
         debouncer.add("app/static/app.css")
         clock.now += 0.15
@@ -114,16 +107,16 @@ def test_every_save_restarts_the_quiet_period(demo):
     assert debouncer.due() == ({CSS}, ["app/static/app.css"])
 
 
-def test_ignored_files_never_fire(demo):
+def test_ignored_files_never_fire(settings):
     clock = FakeClock()
-    debouncer = Debouncer(fire=None, settings=demo, quiet=0.2, clock=clock)
+    debouncer = Debouncer(fire=None, settings=settings, quiet=0.2, clock=clock)
     debouncer.add("README.md")
-    debouncer.add("app/notifications/__pycache__/x.pyc")
+    debouncer.add("app/shop/__pycache__/x.pyc")
     clock.now += 1
     assert debouncer.due() is None
 
 
-def test_run_fires_each_burst_on_its_thread(demo):
+def test_run_fires_each_burst_on_its_thread(settings):
     fired = []
     done = threading.Event()
 
@@ -131,7 +124,7 @@ def test_run_fires_each_burst_on_its_thread(demo):
         fired.append((actions, paths))
         done.set()
 
-    debouncer = Debouncer(fire=fire, settings=demo, quiet=0.05)
+    debouncer = Debouncer(fire=fire, settings=settings, quiet=0.05)
     stop = threading.Event()
     thread = threading.Thread(target=debouncer.run, args=(stop,), kwargs={"tick": 0.01})
     thread.start()

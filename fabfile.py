@@ -104,9 +104,16 @@ def halt(c):
     _vagrant("halt")
 
 
-@task
-def destroy(c):
-    """Delete the guest and everything in it (the app's data too). Your files stay."""
+@task(help={"yes": "do not ask (for scripts): the guest and the app's data in it go"})
+def destroy(c, yes=False):
+    """Delete the guest and everything in it (the app's data too; asks first). Your files stay."""
+    if not yes:
+        if not sys.stdin.isatty():
+            raise Exit("devbox: fab destroy deletes the guest and the app's data in it; "
+                       "run it on a terminal to be asked, or fab destroy --yes", code=1)
+        answer = input("Delete the guest and the app's data in it (DATA_DIR, the database)? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            raise Exit("devbox: nothing deleted", code=1)
     _vagrant("destroy")
 
 
@@ -152,9 +159,6 @@ def watch(c, quiet=QUIET):
     from devbox.settings import ROOT
 
     s = _settings()
-    if not s["dev_mode"]:
-        raise Exit("devbox: dev_mode is off in devbox.yaml, so pages cannot be told to refresh; "
-                   "set dev_mode: true and run fab provision", code=1)
     _guest(devbox_guest.vagrant)
     _running(s)
     guests = _guests(s)
@@ -174,7 +178,8 @@ def watch(c, quiet=QUIET):
         observer.schedule(Handler(), str(ROOT / folder), recursive=recursive)
     observer.start()
     stop = threading.Event()
-    print(f"watching {ROOT / s['app']['folder']} for {devbox_settings.base_url(s)} (Ctrl-C stops)", flush=True)
+    pages = "" if s["dev_mode"] else "; open pages are not refreshed (dev_mode: false)"
+    print(f"watching {ROOT / s['app']['folder']} for {devbox_settings.base_url(s)}{pages} (Ctrl-C stops)", flush=True)
     try:
         debouncer.run(stop)
     except KeyboardInterrupt:
@@ -254,34 +259,57 @@ def status(c):
 
 @task(help={"follow": "keep streaming new lines", "lines": "how many lines of each log to show first"})
 def logs(c, follow=False, lines=20):
-    """nginx access/error and app logs from the guests (each app line says its instance); --follow to stream them."""
+    """nginx's and the app's logs, and what the app printed (tracebacks too), from each guest; --follow streams them."""
     s = _settings()
     guests = _guests(s)
-    logs_dir = s["paths"]["logs"]
-    flag = "-F" if follow else ""
+    logs_dir, n = s["paths"]["logs"], int(lines)
     # nginx's logs on the front, each app guest's own (with nodes: 0, all on the one guest).
     files = {devbox_settings.FRONT: ["nginx-access.log", "nginx-error.log"]}
     for guest in dict.fromkeys(s["instance_guests"]):
         files.setdefault(guest, []).append("app.log")
-    running = []
+    commands = {}
     for guest, names in files.items():
         paths = " ".join(shlex.quote(f"{logs_dir}/{name}") for name in names)
-        command = f"sudo tail -v -n {int(lines)} {flag} {paths}"  # -v: each file's name, even alone
-        if follow and len(files) > 1:  # every guest's stream at once
+        tail = f"sudo tail -v -n {n} {'-F' if follow else ''} {paths}"  # -v: each file's name, even alone
+        if guest not in s["instance_guests"]:
+            commands[guest] = tail
+            continue
+        # What the app writes to stdout and stderr (an import's traceback, a
+        # print) is in the journal, each line tagged with its instance.
+        journal = (f"sudo journalctl -q --no-pager -n {n} {'-f' if follow else ''} "
+                   f"-u {shlex.quote(s['name'] + '@*.service')} -o short-iso")
+        header = 'echo; echo "==> journal: the app\'s stdout and stderr <=="'
+        commands[guest] = (f"{tail} & {header}; {journal}; kill $! 2>/dev/null" if follow
+                           else f"{tail}; {header}; {journal}")
+    running = []
+    for guest, command in commands.items():
+        if follow and len(commands) > 1:  # every guest's stream at once
             running.append(_guest(lambda: guests[guest]).run(command, warn=True, asynchronous=True))
         else:
-            if len(files) > 1:
+            if len(commands) > 1:
                 print(f"### {guest}", flush=True)
             _guest(lambda: guests[guest]).run(command, pty=follow, warn=True)
     for promise in running:
         promise.join()
 
 
-@task(help={"args": "options passed to pytest, e.g. --args='-k static -x'"})
-def test(c, args=""):
-    """Run the test suite on the host against the running devbox (unit tests included)."""
+@task(help={"stack": "devbox's stack suite too (tests/stack): the whole stack against your app",
+            "args": "passed to pytest, e.g. --args='-k login -x'; paths in it replace your tests"})
+def test(c, stack=False, args=""):
+    """Your app's tests (tests/ but devbox's own suites) against the running devbox; --stack adds devbox's."""
+    from devbox.host.pytest_plugin import team_tests
+    from devbox.settings import ROOT
+
     _running(_settings())
-    c.run(f"{shlex.quote(sys.executable)} -m pytest {args}", pty=sys.stdout.isatty())
+    words = shlex.split(args)
+    named = [w for w in words if not w.startswith("-") and (ROOT / w.split("::")[0]).exists()]
+    paths = ([] if named else team_tests()) + (["tests/stack"] if stack else [])
+    if not paths and not named:
+        raise Exit("devbox: no tests of your app under tests/ yet (see README, Test your app); "
+                   "fab test --stack runs devbox's stack suite", code=5)
+    result = c.run(shlex.join([sys.executable, "-m", "pytest", *paths, *words]), pty=sys.stdout.isatty(), warn=True)
+    if result.exited:
+        raise Exit(code=result.exited)
 
 
 @task

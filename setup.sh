@@ -2,10 +2,11 @@
 # One command from a bare Debian/Ubuntu machine (as root) to a running devbox:
 #   ./setup.sh [--provider P]        install, build the box, bring the guest up
 #   ./setup.sh [--provider P] test [ARGS]
-#                          the same, then the whole test suite, and the stack
-#                          suite again under each other worker class, with 3 app
-#                          instances, with 2 app guests, with a second app, and
-#                          on a libvirt VM (ARGS: only pytest ARGS); with
+#                          the same, then the whole test suite (devbox's and
+#                          your app's), and the stack suite again under each
+#                          other worker class, with 3 app instances, with 2 app
+#                          guests, with a second app, and on a libvirt VM
+#                          (ARGS: only pytest ARGS, no other pass); with
 #                          libvirt: the suite through 8001 on the VM only
 #   ./setup.sh down        destroy the guests and take the host networks down
 # P: lxc (a container) or libvirt (a VM; here under software emulation,
@@ -144,13 +145,20 @@ bring_up() {
 }
 bring_up "$provider"
 
+# The team's tests (the demo's while they are there): tests/ but devbox's suites.
+team_tests() { "$py" -c 'from devbox.host.pytest_plugin import team_tests; print(*team_tests())'; }
+# With several instances or app guests: devbox's tests, and those of the team's
+# marked `instances` (their cross-instance behaviour).
+several=(-m "devbox or instances")
+
 if [[ $command == test && $provider == libvirt ]]; then
   # On the VM: what proves the stack and the app through 8001, and fab with
   # the guest halted. tests/host's others check the lxc host; the passes with
   # other workers, instances, app guests and apps run on lxc (./setup.sh test),
   # and under software emulation would take hours.
   say "tests on the libvirt VM ($(settings worker) worker, $(settings app.wsgi))"
-  (($#)) || set -- tests/unit tests/stack tests/demo tests/host/test_guest_down.py
+  # shellcheck disable=SC2046  # the team's test paths, one word each
+  (($#)) || set -- tests/unit tests/stack $(team_tests) tests/host/test_guest_down.py
   exec "$py" -m pytest "$@"
 fi
 
@@ -159,7 +167,10 @@ if [[ $command == test ]]; then
   say "tests ($configured worker, $(settings app.wsgi))"
   status=0
   "$py" -m pytest "$@" || status=$?
-  (($# == 0)) || exit $status
+  if (($#)); then
+    echo "setup.sh: ran pytest $* only; the passes with other workers, instances, app guests, apps and libvirt need ./setup.sh test alone" >&2
+    exit $status
+  fi
   # The whole run also proves the stack with the other worker classes and with
   # a second app: the guest is switched to each (DEVBOX_WORKER, DEVBOX_APP, as a
   # user would switch settings), the stack suite runs again, then it switches back.
@@ -171,19 +182,21 @@ if [[ $command == test ]]; then
   done
   # Production's topology: several app instances behind nginx's sticky balancing.
   say "stack tests (3 app instances)"
-  switch DEVBOX_INSTANCES=3 && DEVBOX_INSTANCES=3 "$py" -m pytest tests/stack tests/demo/host/test_instances.py || status=1
+  # shellcheck disable=SC2046
+  switch DEVBOX_INSTANCES=3 && DEVBOX_INSTANCES=3 "$py" -m pytest "${several[@]}" tests/stack $(team_tests) || status=1
   # Several guests: a front with nginx and Redis, two app guests on the private
   # network (brought up beside the running guest, and destroyed after).
   say "stack tests (2 app guests)"
   if DEVBOX_NODES=2 vagrant up > .cache/nodes.log 2>&1 || { cat .cache/nodes.log; false; }; then
-    switch DEVBOX_NODES=2 && DEVBOX_NODES=2 "$py" -m pytest tests/stack tests/demo/host/test_instances.py tests/nodes \
+    # shellcheck disable=SC2046
+    switch DEVBOX_NODES=2 && DEVBOX_NODES=2 "$py" -m pytest "${several[@]}" tests/stack $(team_tests) tests/nodes \
       || status=1
   else
     status=1
   fi
   DEVBOX_NODES=2 vagrant destroy -f '/^app[0-9]+$/' > .cache/nodes.log 2>&1 || { cat .cache/nodes.log; status=1; }
   say "stack tests (the second app, $test_app)"
-  switch DEVBOX_APP="$test_app" && DEVBOX_APP=$test_app "$py" -m pytest tests/stack || status=1
+  switch DEVBOX_APP="$test_app" && DEVBOX_APP=$test_app "$py" -m pytest tests/stack "$test_app/tests" || status=1
   if [[ $provider == lxc ]]; then
     # A real VM too: libvirt, the online path (a public-box-like box, apt and
     # pip through the host's caches) and rsync, in a Vagrant folder of its own

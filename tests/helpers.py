@@ -12,7 +12,8 @@ import requests
 
 from devbox import settings as devbox_settings
 from devbox.host import guest as devbox_guest
-from devbox.settings import ROOT, base_url
+from devbox.host.scratch import on_app_guests, scratch_folder, use_scratch_data, wait_for_app  # noqa: F401  (for the tests)
+from devbox.settings import ROOT
 
 
 def fab(*args, timeout=120):
@@ -28,71 +29,6 @@ def pinned(worker, package):
         if name.strip().lower() == package:
             return version.strip()
     raise LookupError(f"{package} is not pinned for the {worker} worker")
-
-
-def wait_for_app(settings, timeout=30):
-    """Wait until every app instance's own health, through the forwarded port, says the app loaded."""
-    def all_up():
-        return all(h and h["status"] == "ok" for h in devbox_guest.instance_healths(settings).values())
-
-    assert devbox_guest.wait_for(all_up, timeout=timeout), \
-        f"the app at {base_url(settings)} did not come back within {timeout}s"
-
-
-def scratch_folder(settings):
-    """Where the tests' DATA_DIR is: beside the real one, or with app guests (nodes) in
-    it, since only that folder is theirs to share."""
-    data = settings["paths"]["data"]
-    return f"{data}/.devbox-test" if settings["nodes"] else f"{data}-test"
-
-
-def _scratch_paths(settings):
-    name = settings["name"]
-    return (scratch_folder(settings), f"/run/systemd/system/{name}@.service.d/test-data.conf",
-            f"/run/{name}-test.env")
-
-
-def on_app_guests(guests, command):
-    """Run ``command`` on every guest that runs app instances (the one guest, or
-    each app guest with nodes), ``{units}`` standing for that guest's app units;
-    returns the results in instance order."""
-    return [conn.run(command.format(units=guests.units(name)), hide=True, warn=True)
-            for name, conn in guests.app_guests()]
-
-
-def _restart(settings, guests):
-    for result in on_app_guests(guests, "sudo systemctl daemon-reload && sudo systemctl restart {units}"):
-        assert result.ok, result.stderr
-    wait_for_app(settings)
-
-
-def use_scratch_data(settings, guests, fresh=True):
-    """Point the app's DATA_DIR at a scratch folder (emptied when ``fresh``) on every
-    guest that runs it: a systemd drop-in under /run adds an environment file after
-    the app's own (the later one wins) and vanishes with a guest reboot."""
-    scratch, dropin, env = _scratch_paths(settings)
-    name = settings["name"]
-    empty = f"sudo rm -rf {scratch} && " if fresh else ""
-    for result in on_app_guests(guests, f"{empty}sudo install -d -o {name} -g {name} -m 750 {scratch}"
-                                        f" && sudo mkdir -p {dropin.rsplit('/', 1)[0]}"
-                                        f" && printf '[Service]\\nEnvironmentFile={env}\\n' | sudo tee {dropin} >/dev/null"
-                                        f" && echo DATA_DIR={scratch} | sudo tee {env} >/dev/null"):
-        assert result.ok, result.stderr
-    _restart(settings, guests)
-    return scratch
-
-
-@contextmanager
-def scratch_data(settings, guests):
-    """The app runs with DATA_DIR on a scratch folder meanwhile: whatever the
-    tests store, the developer's data stays as it was."""
-    scratch = use_scratch_data(settings, guests)
-    try:
-        yield scratch
-    finally:
-        _, dropin, env = _scratch_paths(settings)
-        on_app_guests(guests, f"sudo rm -f {dropin} {env} && sudo rm -rf {scratch}")
-        _restart(settings, guests)
 
 
 def count_in_app_logs(guests, settings, text, log="app-access.log"):

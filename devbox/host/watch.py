@@ -111,7 +111,8 @@ class Session:
 
     def __init__(self, settings: dict, guests, out=sys.stdout, err=sys.stderr):
         self.settings, self.guests, self.out, self.err = settings, guests, out, err
-        self.token = devbox_reload.refresh_token(settings, guests.front)
+        # Without dev_mode no page listens for a refresh: saves only reload.
+        self.token = devbox_reload.refresh_token(settings, guests.front) if settings["dev_mode"] else None
 
     def fire(self, actions: set[str], paths: list[str]) -> None:
         started = time.monotonic()
@@ -136,13 +137,14 @@ class Session:
             print(f"devbox: could not reload ({type(exc).__name__}: {exc}); is the devbox up? (fab status)",
                   file=self.err, flush=True)
             return
-        if refresh is None:
+        if refresh is None or (self.token is None and not actions & {RELOAD, NGINX}):
             return
-        try:
-            devbox_reload.refresh_pages(self.settings, self.token, refresh)
-        except OSError as exc:  # the watcher must outlive a guest that went away
-            print(f"devbox: could not tell the pages ({exc}); is the devbox up?", file=self.err, flush=True)
-            return
+        if self.token is not None:
+            try:
+                devbox_reload.refresh_pages(self.settings, self.token, refresh)
+            except OSError as exc:  # the watcher must outlive a guest that went away
+                print(f"devbox: could not tell the pages ({exc}); is the devbox up?", file=self.err, flush=True)
+                return
         done = " + ".join(a for a in (RELOAD, NGINX) if a in actions) or refresh
         print(f"{time.strftime('%H:%M:%S')} {shown}: {done} ({time.monotonic() - started:.2f}s)",
               file=self.out, flush=True)

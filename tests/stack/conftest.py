@@ -31,12 +31,13 @@ def app_module(settings):
 @pytest.fixture
 def add_probe(edit, app_module):
     """Factory: append a unique comment (or ``code``) to the app's WSGI module on the
-    host; returns the marker. The file is put back after the test."""
+    host; returns the marker. Nothing reloads it: that is what the tests test. The
+    file is put back after the test."""
     original = (ROOT / app_module).read_text()
 
     def add(code=""):
         marker = uuid.uuid4().hex[:12]
-        edit(app_module, original + f"\n# devbox probe {marker}\n{code.format(marker=marker)}\n")
+        edit(app_module, original + f"\n# devbox probe {marker}\n{code.format(marker=marker)}\n", live=False)
         return marker
 
     return add

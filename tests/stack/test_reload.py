@@ -3,6 +3,7 @@ port, no request fails meanwhile, connected clients stay served, and code that
 fails to load is reported in one line while the friendly page shows it."""
 
 import os
+import re
 import resource
 import shlex
 import subprocess
@@ -68,7 +69,7 @@ def test_a_client_connected_before_a_reload_stays_served(connect_socket, add_pro
 
 def test_an_invalid_nginx_config_is_refused_and_the_old_one_keeps_serving(http, edit, settings):
     template = "provision/guest/nginx/site.conf.j2"
-    edit(template, (ROOT / template).read_text().replace("proxy_buffering off;", "proxy_buffering sideways;", 1))
+    edit(template, (ROOT / template).read_text().replace("proxy_buffering off;", "proxy_buffering sideways;", 1), live=False)
     result = fab("reload")
     assert result.returncode != 0
     assert "proxy_buffering" in result.stderr  # nginx's own message is shown
@@ -142,3 +143,15 @@ def test_with_a_thousand_clients_the_reload_returns_only_once_old_code_stopped_a
     finally:
         for ws in clients:
             ws.close()
+
+
+def test_fab_logs_shows_the_traceback_of_code_that_fails_to_load(add_probe, app_module):
+    marker = add_probe('print("devbox probe {marker} printed"); raise RuntimeError("devbox probe {marker}")')
+    assert fab("reload").returncode == 1
+    result = fab("logs", "--lines", "60")
+    assert result.returncode == 0, result.stderr
+    journal = result.stdout.split("==> journal: the app's stdout and stderr <==", 1)[1]
+    # The traceback, each line tagged with its instance, and what the app printed.
+    assert re.search(rf"-app-1\[\d+\]: RuntimeError: devbox probe {marker}$", journal, re.M), journal
+    assert re.search(rf'File ".*/{re.escape(app_module)}", line \d+', journal), journal
+    assert f"devbox probe {marker} printed" in journal

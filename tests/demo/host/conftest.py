@@ -1,9 +1,11 @@
-"""The demo through the forwarded port: these tests need the demo to be the app running."""
+"""The demo through the forwarded port: these tests need the demo to be the app running.
+
+They use devbox's pytest plugin (devbox/host/pytest_plugin.py) as a team's own
+tests would: ``http``, ``socketio_client``, ``new_context``, ``base_url``."""
 
 import uuid
 
 import pytest
-import socketio
 from playwright.sync_api import expect
 
 from devbox.host import guest as devbox_guest
@@ -26,32 +28,12 @@ def unique_text():
 
 
 @pytest.fixture
-def connect_client(base_url):
-    """Factory: a python-socketio client connected over WebSocket through the forwarded port.
-
-    Every client it makes is disconnected at the end of the test.
-    """
-    clients = []
-
-    def connect(url=None, **kwargs):
-        url = url or base_url
-        # An Origin header set through headers= is sent twice (websocket-client
-        # adds its own) and always refused, so pass it as a websocket option.
-        client = socketio.Client(reconnection=False, websocket_extra_options={"origin": url}, **kwargs)
-        client.connect(url, transports=["websocket"], wait_timeout=10)
-        clients.append(client)
-        return client
-
-    yield connect
-    for client in clients:
-        client.disconnect()
-
-
-@pytest.fixture
-def demo_page(open_page):
-    """Factory: the demo's page in Chromium, once its own Socket.IO connection is live."""
+def demo_page(new_context):
+    """Factory: the demo's page in Chromium for a new visitor (its own cookies),
+    once its own Socket.IO connection is live."""
     def open_demo():
-        page = open_page()
+        page = new_context().new_page()
+        page.goto("/")
         expect(page.locator("#status")).to_have_text("live", timeout=10_000)
         return page
 

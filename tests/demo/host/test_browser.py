@@ -1,7 +1,11 @@
 """A real browser (Debian's Chromium driven by Playwright) through the
 forwarded port: what one page sends, another shows live, without a reload."""
 
+import os
+
 from playwright.sync_api import expect
+
+from devbox.settings import ROOT
 
 
 def test_a_notification_sent_in_one_page_appears_live_in_another(demo_page, unique_text):
@@ -23,3 +27,17 @@ def test_an_empty_notification_shows_the_error_in_the_page(demo_page):
     page.fill("#text", "   ")
     page.click("#notify-form button[type=submit]")
     expect(page.locator("#form-error")).to_contain_text("empty")
+
+
+def test_a_screenshot_of_the_demo(demo_page, tmp_path):
+    """The README's picture of the demo, taken here so that it shows what runs.
+    DEVBOX_SCREENSHOT=1 writes it to docs/demo.png; otherwise to a scratch file."""
+    page = demo_page()
+    page.set_viewport_size({"width": 900, "height": 560})
+    for text in ("Deploy finished: version 42 is live", "Build #311 passed", "Welcome to the team channel"):
+        page.fill("#text", text)
+        page.click("#notify-form button[type=submit]")
+        expect(page.locator("#notifications li .text").first).to_have_text(text, timeout=10_000)
+    target = ROOT / "docs" / "demo.png" if os.environ.get("DEVBOX_SCREENSHOT") == "1" else tmp_path / "demo.png"
+    page.screenshot(path=target)
+    assert target.read_bytes().startswith(b"\x89PNG") and page.errors == []

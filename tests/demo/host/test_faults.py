@@ -24,8 +24,8 @@ def post(http, text):
     return response, time.monotonic() - started
 
 
-def test_a_hung_redis_costs_a_post_little_and_its_clients_still_get_it(connect_client, http, guest, unique_text):
-    inbox = received(connect_client())
+def test_a_hung_redis_costs_a_post_little_and_its_clients_still_get_it(socketio_client, http, guest, unique_text):
+    inbox = received(socketio_client())
     guest.run("sudo pkill -STOP -x redis-server", hide=True)
     try:
         response, took = post(http, unique_text)
@@ -39,8 +39,8 @@ def test_a_hung_redis_costs_a_post_little_and_its_clients_still_get_it(connect_c
     assert wait_for(lambda: http.get("/healthz").status_code == 200, timeout=20)
 
 
-def test_broadcasts_come_back_by_themselves_when_redis_does(connect_client, http, guest):
-    inbox = received(connect_client())
+def test_broadcasts_come_back_by_themselves_when_redis_does(socketio_client, http, guest):
+    inbox = received(socketio_client())
     guest.run("sudo systemctl stop redis-server", hide=True)
     try:
         response, took = post(http, f"while redis is down {uuid.uuid4().hex[:8]}")

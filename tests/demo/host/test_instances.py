@@ -2,18 +2,21 @@
 devbox's Redis (REDIS_URL), in Socket.IO clients and in Chromium alike, and
 the pages of an instance that dies catch up on another."""
 
+import pytest
 from playwright.sync_api import expect
 
 from devbox.host import guest as devbox_guest
 from tests.demo.host.test_notifications import received
 from tests.helpers import main_pid, session_on, wait_for_app
 
+pytestmark = pytest.mark.instances  # run again with 3 instances and with app guests
 
-def test_a_client_on_one_instance_receives_a_broadcast_emitted_on_another(scaled, base_url, connect_client,
+
+def test_a_client_on_one_instance_receives_a_broadcast_emitted_on_another(scaled, base_url, socketio_client,
                                                                          unique_text):
-    listeners = {i: connect_client(http_session=session_on(base_url, i)) for i in range(1, scaled["instances"] + 1)}
+    listeners = {i: socketio_client(http_session=session_on(base_url, i)) for i in range(1, scaled["instances"] + 1)}
     inboxes = {i: received(client, "notification") for i, client in listeners.items()}
-    sender = connect_client(http_session=session_on(base_url, 1))
+    sender = socketio_client(http_session=session_on(base_url, 1))
     ack = sender.call("notify", {"text": unique_text}, timeout=5)
     assert ack["ok"] is True
     for instance, inbox in inboxes.items():

@@ -66,8 +66,8 @@ def test_debugger_is_never_on(http):
     assert json.dumps(response.json())  # a JSON error, not a traceback page
 
 
-def test_a_form_post_is_broadcast_to_connected_clients(connect_client, http, unique_text):
-    inboxes = [received(connect_client(), "notification") for _ in range(3)]
+def test_a_form_post_is_broadcast_to_connected_clients(socketio_client, http, unique_text):
+    inboxes = [received(socketio_client(), "notification") for _ in range(3)]
     assert http.post("/notifications", data={"text": unique_text}).status_code == 303
     for inbox in inboxes:
         item = inbox.get(timeout=5)
@@ -75,8 +75,8 @@ def test_a_form_post_is_broadcast_to_connected_clients(connect_client, http, uni
         assert isinstance(item["id"], int)
 
 
-def test_notify_event_is_stored_and_broadcast(connect_client, http, unique_text):
-    sender, listener = connect_client(), connect_client()
+def test_notify_event_is_stored_and_broadcast(socketio_client, http, unique_text):
+    sender, listener = socketio_client(), socketio_client()
     inbox = received(listener, "notification")
     ack = sender.call("notify", {"text": unique_text}, timeout=5)
     assert ack["ok"] is True
@@ -87,18 +87,18 @@ def test_notify_event_is_stored_and_broadcast(connect_client, http, unique_text)
 
 
 @pytest.mark.parametrize("payload", [None, "text", 5, {}, {"text": 5}, {"text": ""}, {"text": "x" * 281}])
-def test_bad_notify_payloads_are_refused_and_the_connection_stays(connect_client, payload, unique_text):
-    client = connect_client()
+def test_bad_notify_payloads_are_refused_and_the_connection_stays(socketio_client, payload, unique_text):
+    client = socketio_client()
     ack = client.call("notify", payload, timeout=5)
     assert ack["ok"] is False and ack["error"]
     assert client.call("notify", {"text": unique_text}, timeout=5)["ok"] is True
 
 
-def test_a_client_connected_before_a_reload_gets_what_is_posted_meanwhile(connect_client, http, unique_text,
+def test_a_client_connected_before_a_reload_gets_what_is_posted_meanwhile(socketio_client, http, unique_text,
                                                                          guests, settings):
     # The message queue (REDIS_URL) carries the broadcast from the new worker
     # to this client, still attached to the retired one.
-    client = connect_client()
+    client = socketio_client()
     seen = received(client, "notification")
     with reloading(guests, settings):
         assert http.post("/notifications", data={"text": unique_text}).status_code == 303

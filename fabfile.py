@@ -73,6 +73,14 @@ def _copy_tree(guests):
         raise Exit(f"devbox: {exc}", code=1) from None
 
 
+def _check_writable(guests):
+    """A writable folder the guest has lost (replaced on the host, or newly listed) ends the task before anything changes."""
+    stale = _guest(guests.stale_writable)
+    if stale:
+        raise Exit(f"devbox: app.writable: {', '.join(stale)} is not mounted read-write in the guest as it is on the "
+                   "host now (replaced there, or newly listed); run vagrant reload to mount it again", code=1)
+
+
 def _running(s):
     """The health through the forwarded port, or the task's one-line end."""
     url = devbox_settings.base_url(s)
@@ -95,6 +103,7 @@ def up(c, provider=None):
         raise Exit(f"devbox: the guest is up but {url} does not answer; see fab logs", code=1)
     if health["status"] != "ok":
         raise Exit(f"devbox: the guest is up, but the app failed to load: {health['error']}", code=1)
+    _check_writable(_guests(s))  # a guest that was running already kept its mounts
     print(f"devbox is up at {url} ({time.monotonic() - started:.1f}s)")
 
 
@@ -126,7 +135,9 @@ def provision(c):
             where = "guest" if name == devbox_settings.FRONT else f"app guest {name}"
             raise Exit(f"devbox: the {where} is {state.replace('_', ' ')}; run fab up", code=1)
     _wheels(s)
-    _copy_tree(_guests(s))
+    guests = _guests(s)
+    _check_writable(guests)
+    _copy_tree(guests)
     _vagrant("provision")
 
 
@@ -162,6 +173,7 @@ def watch(c, quiet=QUIET):
     _guest(devbox_guest.vagrant)
     _running(s)
     guests = _guests(s)
+    _check_writable(guests)
     session = Session(s, guests)
     debouncer = Debouncer(session.fire, s, quiet=float(quiet))
 

@@ -130,6 +130,16 @@ class Guests:
         for name in self.copies():
             sync.copy_tree(self.settings, self.configs[name])
 
+    def stale_writable(self) -> list[str]:
+        """The app's writable folders that a guest running the app does not see
+        read-write as the host has them now (devbox.host.sync.stale_writable;
+        a guest holding a copy has its own)."""
+        stale = []
+        for name in dict.fromkeys(self.settings["instance_guests"]):
+            if name not in self.copies():
+                stale += [f for f in sync.stale_writable(self.settings, self[name]) if f not in stale]
+        return stale
+
     @property
     def front(self):
         return self[FRONT]

@@ -25,6 +25,33 @@ def is_copy(settings: dict, conn) -> bool:
     return conn.run(f"mountpoint -q {shlex.quote(settings['paths']['synced'])}", hide=True, warn=True).failed
 
 
+def stale_writable(settings: dict, conn) -> list[str]:
+    """The app's writable folders (app.writable) that the guest does not see
+    read-write as they are on the host now: not mounted (newly listed), or
+    mounted on a folder the host has since replaced (a team putting its app in
+    place removes and copies app/). Only a restart of the guest mounts them
+    again. For a guest whose synced folder is a bind mount (lxc)."""
+    folders = settings["app"]["writable"]
+    if not folders:
+        return []
+    synced = settings["paths"]["synced"]
+    paths = " ".join(shlex.quote(f"{synced}/{folder}") for folder in folders)
+    out = conn.run(f"cut -d' ' -f5 /proc/self/mountinfo; echo --; stat -c '%i %n' {paths}",
+                   hide=True, warn=True).stdout
+    mounts, _, stats = out.partition("--\n")
+    mounted = set(mounts.split())
+    inodes = dict(reversed(line.split(" ", 1)) for line in stats.splitlines())
+
+    def host_inode(folder):
+        try:
+            return str((ROOT / folder).stat().st_ino)
+        except FileNotFoundError:
+            return None
+
+    return [folder for folder in folders
+            if f"{synced}/{folder}" not in mounted or inodes.get(f"{synced}/{folder}") != host_inode(folder)]
+
+
 def copy_files(settings: dict, conn, paths: list[str]) -> None:
     """Bring these paths (relative to the repository) into the guest's copy as
     rsync --archive would: a file whole at once (nginx never serves half a

@@ -89,3 +89,24 @@ def test_shell_is_a_shell_on_the_app_in_the_guest_with_its_environment(settings)
     line = next(line for line in result.stdout.splitlines() if line.startswith("PROBE "))
     folder = f"{settings['paths']['synced']}/{settings['app']['folder']}"
     assert line == f"PROBE {folder} flask.app ['DATA_DIR', 'REDIS_URL', 'SECRET_KEY']"
+
+
+def test_a_writable_folder_replaced_on_the_host_stops_fab_until_mounted_again(guests, settings):
+    assert guests.stale_writable() == []
+    folders = settings["app"]["writable"]  # an app without any has nothing to lose
+    if not folders:
+        return
+    folder = ROOT / folders[0]
+    aside = folder.with_name(folder.name + f".devbox-test-{uuid.uuid4().hex[:6]}")
+    folder.rename(aside)  # as `rm -rf app` and a fresh copy would, but reversibly
+    folder.mkdir()
+    try:
+        expected = (f"devbox: app.writable: {folders[0]} is not mounted read-write in the guest as it is on the host "
+                    "now (replaced there, or newly listed); run vagrant reload to mount it again")
+        for task in ("provision", "watch"):
+            result = fab(task)
+            assert (result.returncode, result.stderr.strip()) == (1, expected), result.stdout
+    finally:
+        folder.rmdir()
+        aside.rename(folder)
+    assert guests.stale_writable() == []

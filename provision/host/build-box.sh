@@ -38,7 +38,9 @@ else
   packages+=(linux-image-amd64 rsync ca-certificates)
 fi
 
-if [[ -f $stamp && $(cat "$stamp") == "$recipe" ]] && vagrant box list 2>/dev/null | grep -q "^$box ($provider,"; then
+# (vagrant box list pads the names into a column: match the words, not the spacing.)
+if [[ -f $stamp && $(cat "$stamp") == "$recipe" ]] \
+    && vagrant box list 2>/dev/null | awk -v box="$box" -v provider="($provider," '$1 == box && $2 == provider {found = 1} END {exit !found}'; then
   echo "box $box ($provider) is up to date (recipe $recipe)"
   exit 0
 fi

@@ -33,9 +33,10 @@ def test_edited_code_answers_after_fab_reload(http, add_probe, settings):
     assert (after["version"], after["boot_id"] != before["boot_id"]) == (expected, True), result.stdout
 
 
-def test_code_that_fails_to_load_is_one_line_and_the_friendly_page_shows_it(http, add_probe, app_module, settings):
+def test_code_that_fails_to_load_is_one_line_the_friendly_page_and_fab_logs_show_it(http, add_probe, app_module,
+                                                                                     settings):
     # The probe raises at import: only a worker that read the new file can fail like this.
-    marker = add_probe('raise RuntimeError("devbox probe {marker}")')
+    marker = add_probe('print("devbox probe {marker} printed"); raise RuntimeError("devbox probe {marker}")')
     line = len((ROOT / app_module).read_text().splitlines())
     result = fab("reload")
     assert result.returncode == 1
@@ -47,6 +48,13 @@ def test_code_that_fails_to_load_is_one_line_and_the_friendly_page_shows_it(http
     page = http.get("/")
     assert page.status_code == 503
     assert 'id="devbox-unavailable"' in page.text and page.headers["Retry-After"] == "1"
+    # What the app printed, and the traceback, each line tagged with its instance.
+    logs = fab("logs", "--lines", "60")
+    assert logs.returncode == 0, logs.stderr
+    journal = logs.stdout.split("==> journal: the app's stdout and stderr <==", 1)[1]
+    assert re.search(rf"-app-1\[\d+\]: RuntimeError: devbox probe {marker}$", journal, re.M), journal
+    assert re.search(rf'File ".*/{re.escape(app_module)}", line {line}', journal), journal
+    assert f"devbox probe {marker} printed" in journal
 
 
 def test_no_request_fails_during_a_reload(base_url, http, add_probe):
@@ -144,14 +152,3 @@ def test_with_a_thousand_clients_the_reload_returns_only_once_old_code_stopped_a
         for ws in clients:
             ws.close()
 
-
-def test_fab_logs_shows_the_traceback_of_code_that_fails_to_load(add_probe, app_module):
-    marker = add_probe('print("devbox probe {marker} printed"); raise RuntimeError("devbox probe {marker}")')
-    assert fab("reload").returncode == 1
-    result = fab("logs", "--lines", "60")
-    assert result.returncode == 0, result.stderr
-    journal = result.stdout.split("==> journal: the app's stdout and stderr <==", 1)[1]
-    # The traceback, each line tagged with its instance, and what the app printed.
-    assert re.search(rf"-app-1\[\d+\]: RuntimeError: devbox probe {marker}$", journal, re.M), journal
-    assert re.search(rf'File ".*/{re.escape(app_module)}", line \d+', journal), journal
-    assert f"devbox probe {marker} printed" in journal

@@ -14,6 +14,7 @@ the rest of the run: the data you work with stays as it was.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,8 @@ from devbox.host.scratch import scratch_data
 from devbox.host.watch import NGINX, PROVISION, RELOAD, classify
 from devbox.settings import ROOT
 
+# Set while a run has the app on scratch data, for the runs it starts.
+SCRATCH_RUN = "DEVBOX_SCRATCH_RUN"
 # devbox's own suites under tests/; every other test there is the team's.
 DEVBOX_SUITES = ("tests/unit", "tests/stack", "tests/host", "tests/nodes", "tests/apps")
 
@@ -67,8 +70,15 @@ def devbox_guests(devbox_settings):
     except OSError as exc:
         pytest.exit(f"devbox does not answer at {url} ({exc}); run fab up (or ./setup.sh)", returncode=3)
     guests = devbox_guest.Guests(devbox_settings, configure=_quiet)
-    with scratch_data(devbox_settings, guests):
+    if os.environ.get(SCRATCH_RUN):  # a run inside a run (a test of fab test): the outer one's scratch data
         yield guests
+    else:
+        os.environ[SCRATCH_RUN] = "1"
+        try:
+            with scratch_data(devbox_settings, guests):
+                yield guests
+        finally:
+            del os.environ[SCRATCH_RUN]
     guests.close()
 
 

@@ -109,3 +109,4 @@ def test_a_writable_folder_replaced_on_the_host_stops_fab_until_mounted_again(gu
         folder.rmdir()
         aside.rename(folder)
     assert guests.stale_writable() == []
+

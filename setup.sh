@@ -120,10 +120,9 @@ bring_up() {
     network=$(settings libvirt_network.name) host=$(settings libvirt_network.host)
     provision/host/libvirt.sh "$network" "$(settings libvirt_network.cidr)" \
       "${VAGRANT_HOME:-$HOME/.vagrant.d}/boxes/${box//\//-VAGRANTSLASH-}/0/libvirt/box.img"
-    # The VM's only way to packages: the host's caches, unless devbox.yaml names others.
+    # The VM's only way to packages: the host's caches, unless devbox.yaml names
+    # others (the settings give a libvirt guest their URLs, for every entry point).
     provision/host/package-cache.sh 127.0.0.1 "$host"
-    [[ -n $(settings package_cache.apt) ]] || export DEVBOX_APT_CACHE=$(provision/host/package-cache.sh urls "$host" | sed -n 1p)
-    [[ -n $(settings package_cache.pip) ]] || export DEVBOX_PIP_CACHE=$(provision/host/package-cache.sh urls "$host" | sed -n 2p)
   fi
 
   say "vagrant up ($provider)"

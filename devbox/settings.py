@@ -95,6 +95,11 @@ FIRST_NODE_HOST = 200
 # The libvirt guest's network (provision/host/libvirt.sh): isolated, the host
 # at .1, DHCP below the fixed addresses as on the lxc bridge.
 LIBVIRT_NETWORK = {"name": "devbox", "cidr": "10.0.4.0/24", "host": "10.0.4.1"}
+# The package caches ./setup.sh runs on the host for a libvirt guest
+# (provision/host/package-cache.sh takes its ports from here).
+HOST_CACHE_PORTS = {"apt": 3142, "pip": 3141}
+HOST_CACHES = {"apt": f"http://{LIBVIRT_NETWORK['host']}:{HOST_CACHE_PORTS['apt']}",
+               "pip": f"http://{LIBVIRT_NETWORK['host']}:{HOST_CACHE_PORTS['pip']}/index/"}
 # Vagrant's name for the guest that runs nginx (and, with nodes: 0, everything).
 FRONT = "default"
 # URL prefixes nginx keeps for devbox and Socket.IO.
@@ -430,8 +435,21 @@ def validate(raw: Any, root: Path = ROOT) -> dict:
     # state, and the app's writable folders, which are the guest's there.
     s["rsync_exclude"] = [".git/", ".venv/", ".cache/", ".vagrant/", *(f"/{f}/" for f in s["app"]["writable"])]
     s["package_cache"] = _package_cache(raw.get("package_cache", {}))
+    if _on_libvirt(s["provider"], root):
+        # devbox's libvirt network has no way out but the host's caches
+        # (provision/host/package-cache.sh): every entry point provisions through them.
+        s["package_cache"] = {k: url or HOST_CACHES[k] for k, url in s["package_cache"].items()}
     s["libvirt_network"] = LIBVIRT_NETWORK
     return s
+
+
+def _on_libvirt(provider: str, root: Path) -> bool:
+    """Whether the guest runs on libvirt: the provider setting says so, or (with
+    none set) Vagrant made this Vagrant folder's guest with libvirt."""
+    if provider:
+        return provider == "libvirt"
+    dotfile = Path(os.environ.get("VAGRANT_DOTFILE_PATH") or ".vagrant")
+    return (root / dotfile / "machines" / FRONT / "libvirt" / "id").is_file()
 
 
 def _package_cache(value: Any) -> dict:
@@ -515,6 +533,10 @@ def provisioner_env(settings: dict, guest: str) -> dict[str, str]:
     env = {"DEVBOX_ROOT": settings["paths"]["synced"], "DEVBOX_GUEST": guest}
     if settings["package_cache"]["apt"]:
         env["DEVBOX_PACKAGE_CACHE_APT"] = settings["package_cache"]["apt"]
+    # The guest's loader cannot tell a libvirt guest (no .vagrant there): the caches go along.
+    for key, variable in (("apt", "DEVBOX_APT_CACHE"), ("pip", "DEVBOX_PIP_CACHE")):
+        if settings["package_cache"][key]:
+            env[variable] = settings["package_cache"][key]
     return {**env, **overrides()}
 
 

@@ -6,12 +6,15 @@
 # knows), never arbitrary hosts; proxpi only pypi.org's. Re-provisioning is
 # faster through them too. Idempotent; no service manager needed.
 #   package-cache.sh ADDRESS...    start both, listening on each ADDRESS
-#   package-cache.sh urls ADDRESS  the apt proxy and pip index URLs for a guest
 #   package-cache.sh stop          stop both (the caches stay on disk)
 set -euo pipefail
 
-apt_port=3142
-pip_port=3141
+# The ports are devbox's settings' (HOST_CACHE_PORTS), which give a libvirt
+# guest its cache URLs.
+root=$(cd "$(dirname "$0")/../.." && pwd)
+read -r apt_port pip_port < <("$root/.venv/bin/python" -c \
+  'from devbox.settings import HOST_CACHE_PORTS as p; print(p["apt"], p["pip"])' 2>/dev/null) \
+  || { echo "package-cache.sh: run ./setup.sh first (it makes .venv, which has devbox's settings)" >&2; exit 1; }
 run=/run/devbox-package-cache
 state=/var/lib/devbox/pypi-cache
 cache=/var/cache/devbox/pypi
@@ -44,9 +47,7 @@ wait_for() {  # wait_for NAME LOG URL: up to 30 s, while it runs
 
 case ${1:-} in
   stop) stop apt; stop pip; exit 0 ;;
-  urls) [[ -n ${2:-} ]] || die "usage: package-cache.sh urls ADDRESS"
-        echo "http://$2:$apt_port"; echo "http://$2:$pip_port/index/"; exit 0 ;;
-  ""|-*) die "usage: package-cache.sh ADDRESS... | urls ADDRESS | stop" ;;
+  ""|-*) die "usage: package-cache.sh ADDRESS... | stop" ;;
 esac
 addresses="$*"
 ours=$(ip -o -4 addr show)

@@ -413,3 +413,25 @@ def test_the_provider_is_one_devbox_has_a_box_for_or_vagrants_choice(raw, monkey
         devbox_settings.validate(raw)
     monkeypatch.setenv("DEVBOX_PROVIDER", "libvirt")
     assert devbox_settings.load()["provider"] == "libvirt"
+
+
+def test_a_libvirt_guest_provisions_through_the_hosts_caches_from_every_entry_point(raw, repo, monkeypatch):
+    caches = {"apt": "http://10.0.4.1:3142", "pip": "http://10.0.4.1:3141/index/"}
+    assert devbox_settings.validate(raw)["package_cache"] == {"apt": "", "pip": ""}  # lxc: offline, no caches
+    # Said by the provider setting (./setup.sh --provider libvirt exports DEVBOX_PROVIDER) ...
+    assert devbox_settings.validate({**raw, "provider": "libvirt"})["package_cache"] == caches
+    # ... or, with none, by the guest Vagrant made here (fab provision, vagrant provision later on).
+    machine = repo / ".vagrant" / "machines" / "default" / "libvirt"
+    machine.mkdir(parents=True)
+    assert devbox_settings.validate(raw)["package_cache"] == {"apt": "", "pip": ""}  # a folder left by destroy
+    (machine / "id").write_text("uuid")
+    settings = devbox_settings.validate(raw)
+    assert settings["package_cache"] == caches
+    # The guest's loader cannot see .vagrant: the URLs go along to it.
+    env = devbox_settings.provisioner_env(settings, "default")
+    assert (env["DEVBOX_APT_CACHE"], env["DEVBOX_PIP_CACHE"]) == (caches["apt"], caches["pip"])
+    # Caches named in devbox.yaml win, and another provider's guest has none.
+    raw["package_cache"] = {"apt": "http://cache.example:3142", "pip": ""}
+    assert devbox_settings.validate(raw)["package_cache"] == {"apt": "http://cache.example:3142", "pip": caches["pip"]}
+    monkeypatch.setenv("VAGRANT_DOTFILE_PATH", str(repo / ".vagrant" / "other"))
+    assert devbox_settings.validate(raw)["package_cache"] == {"apt": "http://cache.example:3142", "pip": ""}

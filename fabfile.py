@@ -317,7 +317,7 @@ def test(c, stack=False, args=""):
     named = [w for w in words if not w.startswith("-") and (ROOT / w.split("::")[0]).exists()]
     paths = ([] if named else team_tests()) + (["tests/stack"] if stack else [])
     if not paths and not named:
-        raise Exit("devbox: no tests of your app under tests/ yet (see README, Test your app); "
+        raise Exit("devbox: no tests of your app under tests/ yet (see README, Test your own app); "
                    "fab test --stack runs devbox's stack suite", code=5)
     result = c.run(shlex.join([sys.executable, "-m", "pytest", *paths, *words]), pty=sys.stdout.isatty(), warn=True)
     if result.exited:

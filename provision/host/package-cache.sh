@@ -9,12 +9,6 @@
 #   package-cache.sh stop          stop both (the caches stay on disk)
 set -euo pipefail
 
-# The ports are devbox's settings' (HOST_CACHE_PORTS), which give a libvirt
-# guest its cache URLs.
-root=$(cd "$(dirname "$0")/../.." && pwd)
-read -r apt_port pip_port < <("$root/.venv/bin/python" -c \
-  'from devbox.settings import HOST_CACHE_PORTS as p; print(p["apt"], p["pip"])' 2>/dev/null) \
-  || { echo "package-cache.sh: run ./setup.sh first (it makes .venv, which has devbox's settings)" >&2; exit 1; }
 run=/run/devbox-package-cache
 state=/var/lib/devbox/pypi-cache
 cache=/var/cache/devbox/pypi
@@ -49,6 +43,12 @@ case ${1:-} in
   stop) stop apt; stop pip; exit 0 ;;
   ""|-*) die "usage: package-cache.sh ADDRESS... | stop" ;;
 esac
+# The ports are devbox's settings' (HOST_CACHE_PORTS), which give a libvirt
+# guest its cache URLs.
+root=$(cd "$(dirname "$0")/../.." && pwd)
+read -r apt_port pip_port < <("$root/.venv/bin/python" -c \
+  'from devbox.settings import HOST_CACHE_PORTS as p; print(p["apt"], p["pip"])' 2>/dev/null) \
+  || { echo "package-cache.sh: run ./setup.sh first (it makes .venv, which has devbox's settings)" >&2; exit 1; }
 addresses="$*"
 ours=$(ip -o -4 addr show)
 for address in "$@"; do

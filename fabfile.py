@@ -93,6 +93,8 @@ def _running(s):
 @task(help={"provider": "Vagrant provider (default: devbox.yaml's provider, else Vagrant's first usable one)"})
 def up(c, provider=None):
     """Start the guest (created and provisioned the first time); returns when the app answers."""
+    if provider:  # the settings (a libvirt guest's package caches) and Vagrant alike
+        os.environ["DEVBOX_PROVIDER"] = provider
     s = _settings()
     started = time.monotonic()
     _wheels(s)
@@ -291,8 +293,8 @@ def logs(c, follow=False, lines=20):
         journal = (f"sudo journalctl -q --no-pager -n {n} {'-f' if follow else ''} "
                    f"-u {shlex.quote(s['name'] + '@*.service')} -o short-iso")
         header = 'echo; echo "==> journal: the app\'s stdout and stderr <=="'
-        commands[guest] = (f"{tail} & {header}; {journal}; kill $! 2>/dev/null" if follow
-                           else f"{tail}; {header}; {journal}")
+        # Streams interleave when followed: the journal's lines have their tag, and no header.
+        commands[guest] = f"{tail} & {journal}; kill $! 2>/dev/null" if follow else f"{tail}; {header}; {journal}"
     running = []
     for guest, command in commands.items():
         if follow and len(commands) > 1:  # every guest's stream at once
@@ -313,13 +315,22 @@ def test(c, stack=False, args=""):
     from devbox.settings import ROOT
 
     _running(_settings())
-    words = shlex.split(args)
-    named = [w for w in words if not w.startswith("-") and (ROOT / w.split("::")[0]).exists()]
+
+    def path(word):  # a test path given in --args (not an option's value such as -k app), made absolute
+        file, sep, rest = word.partition("::")
+        if word.startswith("-") or not ("/" in file or file.endswith(".py") or sep) or not os.path.exists(file):
+            return None
+        return os.path.abspath(file) + sep + rest
+
+    words = [path(word) or word for word in shlex.split(args)]
+    named = any(path(word) for word in shlex.split(args))
     paths = ([] if named else team_tests()) + (["tests/stack"] if stack else [])
     if not paths and not named:
         raise Exit("devbox: no tests of your app under tests/ yet (see README, Test your own app); "
                    "fab test --stack runs devbox's stack suite", code=5)
-    result = c.run(shlex.join([sys.executable, "-m", "pytest", *paths, *words]), pty=sys.stdout.isatty(), warn=True)
+    with c.cd(str(ROOT)):  # the paths are the repository's, wherever fab was started
+        result = c.run(shlex.join([sys.executable, "-m", "pytest", *paths, *words]), pty=sys.stdout.isatty(),
+                       warn=True)
     if result.exited:
         raise Exit(code=result.exited)
 

@@ -145,7 +145,10 @@ bring_up() {
 bring_up "$provider"
 
 # The team's tests (the demo's while they are there): tests/ but devbox's suites.
-team_tests() { "$py" -c 'from devbox.host.pytest_plugin import team_tests; print(*team_tests())'; }
+team=()
+list=$("$py" -c 'from devbox.host.pytest_plugin import team_tests; print(*team_tests(), sep="\n")') \
+  || die "could not list the team's tests (message above)"
+[[ -z $list ]] || mapfile -t team <<< "$list"
 # With several instances or app guests: devbox's tests, and those of the team's
 # marked `instances` (their cross-instance behaviour).
 several=(-m "devbox or instances")
@@ -156,8 +159,7 @@ if [[ $command == test && $provider == libvirt ]]; then
   # other workers, instances, app guests and apps run on lxc (./setup.sh test),
   # and under software emulation would take hours.
   say "tests on the libvirt VM ($(settings worker) worker, $(settings app.wsgi))"
-  # shellcheck disable=SC2046  # the team's test paths, one word each
-  (($#)) || set -- tests/unit tests/stack $(team_tests) tests/host/test_guest_down.py
+  (($#)) || set -- tests/unit tests/stack "${team[@]}" tests/host/test_guest_down.py
   exec "$py" -m pytest "$@"
 fi
 
@@ -181,14 +183,12 @@ if [[ $command == test ]]; then
   done
   # Production's topology: several app instances behind nginx's sticky balancing.
   say "stack tests (3 app instances)"
-  # shellcheck disable=SC2046
-  switch DEVBOX_INSTANCES=3 && DEVBOX_INSTANCES=3 "$py" -m pytest "${several[@]}" tests/stack $(team_tests) || status=1
+  switch DEVBOX_INSTANCES=3 && DEVBOX_INSTANCES=3 "$py" -m pytest "${several[@]}" tests/stack "${team[@]}" || status=1
   # Several guests: a front with nginx and Redis, two app guests on the private
   # network (brought up beside the running guest, and destroyed after).
   say "stack tests (2 app guests)"
   if DEVBOX_NODES=2 vagrant up > .cache/nodes.log 2>&1 || { cat .cache/nodes.log; false; }; then
-    # shellcheck disable=SC2046
-    switch DEVBOX_NODES=2 && DEVBOX_NODES=2 "$py" -m pytest "${several[@]}" tests/stack $(team_tests) tests/nodes \
+    switch DEVBOX_NODES=2 && DEVBOX_NODES=2 "$py" -m pytest "${several[@]}" tests/stack "${team[@]}" tests/nodes \
       || status=1
   else
     status=1

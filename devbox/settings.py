@@ -444,8 +444,10 @@ def validate(raw: Any, root: Path = ROOT) -> dict:
 
 
 def _on_libvirt(provider: str, root: Path) -> bool:
-    """Whether the guest runs on libvirt: the provider setting says so, or (with
-    none set) Vagrant made this Vagrant folder's guest with libvirt."""
+    """Whether the guest runs on libvirt: the provider setting (or Vagrant's
+    default provider) says so, or, with none, Vagrant made this Vagrant
+    folder's guest with libvirt."""
+    provider = provider or os.environ.get("VAGRANT_DEFAULT_PROVIDER", "")
     if provider:
         return provider == "libvirt"
     dotfile = Path(os.environ.get("VAGRANT_DOTFILE_PATH") or ".vagrant")

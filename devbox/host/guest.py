@@ -132,12 +132,10 @@ class Guests:
 
     def stale_writable(self) -> list[str]:
         """The app's writable folders that a guest running the app does not see
-        read-write as the host has them now (devbox.host.sync.stale_writable;
-        a guest holding a copy has its own)."""
+        read-write as the host has them now (devbox.host.sync.stale_writable)."""
         stale = []
         for name in dict.fromkeys(self.settings["instance_guests"]):
-            if name not in self.copies():
-                stale += [f for f in sync.stale_writable(self.settings, self[name]) if f not in stale]
+            stale += [f for f in sync.stale_writable(self.settings, self[name]) if f not in stale]
         return stale
 
     @property

@@ -37,7 +37,8 @@ def team_tests(root: Path = ROOT) -> list[str]:
     """The team's tests (and the demo's, while it is there): whatever is under tests/ but devbox's suites."""
     return sorted(str(path.relative_to(root)) for path in (root / "tests").iterdir()
                   if str(path.relative_to(root)) not in DEVBOX_SUITES
-                  and (path.is_dir() and path.name != "__pycache__" or path.name.startswith("test_")))
+                  and (path.is_dir() and path.name != "__pycache__"
+                       or path.suffix == ".py" and (path.name.startswith("test_") or path.stem.endswith("_test"))))
 
 
 def pytest_configure(config):
@@ -179,12 +180,13 @@ def socketio_client(base_url):
     connect_options = set(inspect.signature(socketio.Client.connect).parameters)
 
     def connect(transports=("websocket",), **kwargs):
-        options = {k: kwargs.pop(k) for k in list(kwargs) if k in connect_options}
+        options = {"url": base_url, "transports": list(transports), "wait_timeout": 10,
+                   **{k: kwargs.pop(k) for k in list(kwargs) if k in connect_options}}
         # An Origin set through headers= is sent twice (websocket-client adds its
         # own) and always refused, so it goes as a websocket option.
-        client = socketio.Client(reconnection=False, websocket_extra_options={"origin": base_url}, **kwargs)
+        client = socketio.Client(**{"reconnection": False, "websocket_extra_options": {"origin": base_url}, **kwargs})
         clients.append(client)
-        client.connect(base_url, transports=list(transports), wait_timeout=10, **options)
+        client.connect(**options)
         return client
 
     yield connect

@@ -67,10 +67,9 @@ def use_scratch_data(settings: dict, guests, fresh: bool = True) -> str:
 @contextmanager
 def scratch_data(settings: dict, guests):
     """The app runs with DATA_DIR on a fresh scratch folder meanwhile, then on its own again."""
-    scratch = use_scratch_data(settings, guests)
-    try:
-        yield scratch
+    try:  # a restart that fails half-way is undone too: the developer's data comes back
+        yield use_scratch_data(settings, guests)
     finally:
-        _, dropin, env = _paths(settings)
+        scratch, dropin, env = _paths(settings)
         on_app_guests(guests, f"sudo rm -f {dropin} {env} && sudo rm -rf {scratch}")
         _restart(settings, guests)

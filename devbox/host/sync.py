@@ -30,14 +30,17 @@ def stale_writable(settings: dict, conn) -> list[str]:
     read-write as they are on the host now: not mounted (newly listed), or
     mounted on a folder the host has since replaced (a team putting its app in
     place removes and copies app/). Only a restart of the guest mounts them
-    again. For a guest whose synced folder is a bind mount (lxc)."""
+    again. Only an lxc guest mounts each of them on its own: for others, none."""
     folders = settings["app"]["writable"]
     if not folders:
         return []
     synced = settings["paths"]["synced"]
     paths = " ".join(shlex.quote(f"{synced}/{folder}") for folder in folders)
-    out = conn.run(f"cut -d' ' -f5 /proc/self/mountinfo; echo --; stat -c '%i %n' {paths}",
-                   hide=True, warn=True).stdout
+    # Other providers share the folder as one mount (vboxsf and the like), or copy it.
+    out = conn.run(f"[ \"$(systemd-detect-virt --container)\" = lxc ] || exit 0; "
+                   f"cut -d' ' -f5 /proc/self/mountinfo; echo --; stat -c '%i %n' {paths}", hide=True, warn=True).stdout
+    if not out:
+        return []
     mounts, _, stats = out.partition("--\n")
     mounted = set(mounts.split())
     inodes = dict(reversed(line.split(" ", 1)) for line in stats.splitlines())

@@ -46,7 +46,7 @@ esac
 # The ports are devbox's settings' (HOST_CACHE_PORTS), which give a libvirt
 # guest its cache URLs.
 root=$(cd "$(dirname "$0")/../.." && pwd)
-read -r apt_port pip_port < <("$root/.venv/bin/python" -c \
+read -r apt_port pip_port < <(cd "$root" && .venv/bin/python -c \
   'from devbox.settings import HOST_CACHE_PORTS as p; print(p["apt"], p["pip"])' 2>/dev/null) \
   || { echo "package-cache.sh: run ./setup.sh first (it makes .venv, which has devbox's settings)" >&2; exit 1; }
 addresses="$*"

@@ -322,8 +322,9 @@ def test(c, stack=False, args=""):
             return None
         return os.path.abspath(file) + sep + rest
 
-    words = [path(word) or word for word in shlex.split(args)]
-    named = any(path(word) for word in shlex.split(args))
+    given = [(word, path(word)) for word in shlex.split(args)]
+    words = [found or word for word, found in given]
+    named = any(found for _, found in given)
     paths = ([] if named else team_tests()) + (["tests/stack"] if stack else [])
     if not paths and not named:
         raise Exit("devbox: no tests of your app under tests/ yet (see README, Test your own app); "

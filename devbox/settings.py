@@ -157,7 +157,7 @@ def check_keys(raw: dict, schema: dict = SCHEMA, prefix: str = "") -> None:
 def _wsgi_target(value: Any) -> str:
     """``module:name`` or ``module:factory(literal args)``, as gunicorn takes it."""
     _text(value, "app.wsgi", WSGI_TARGET,
-          "use module:name (app:app) or module:factory() (notifications:create_app()), as gunicorn takes it")
+          "use module:name (app:app) or module:factory() (myapp:create_app()), as gunicorn takes it")
     try:
         expression = ast.parse(value.split(":", 1)[1], mode="eval").body
     except SyntaxError:

@@ -21,7 +21,7 @@ HEADERS = st.dictionaries(
                      "Transfer-Encoding", "If-None-Match", "Accept-Language", "Sec-Fetch-Site", "X-Requested-With"]),
     HEADER_VALUE, max_size=4)
 PATHS = st.one_of(
-    st.sampled_from(["/", "/socket.io/", "/static/", "/_devbox/health", "/notifications", "/api/notifications/"]),
+    st.sampled_from(["/", "/socket.io/", "/static/", "/_devbox/health", "/_devbox/instances/1/health"]),
     st.text(max_size=80).map(lambda s: "/" + urllib.parse.quote(s, safe="/?=&%;:@+")))
 # What Engine.IO and Socket.IO packets begin with, then anything.
 FRAMES = st.one_of(

@@ -8,7 +8,8 @@ code at all:
 
 - ``GET /_devbox/health``: which code this worker runs (``version``, a hash of
   the app's files taken *before* they are imported, so it is never newer than
-  the code), its ``boot_id``, and whether the app loaded. `fab reload`, `fab
+  the code), its ``boot_id``, whether the app loaded, and in development the
+  template folders the app re-reads by itself (``templates``). `fab reload`, `fab
   watch`, `fab status`, the provisioner and the friendly page all ask it.
 - when the app failed to load (a syntax error saved mid-edit), every request
   gets devbox's friendly page with the error, and the health says what failed.
@@ -55,6 +56,25 @@ def describe(exc: BaseException, app_dir: Path) -> str:
     return message
 
 
+def live_templates(app, app_dir: Path) -> list[str]:
+    """Have a Flask app re-read a template saved since it last rendered it
+    (Jinja's ``auto_reload``, as ``flask run --debug`` does), so that saving a
+    template takes a page refresh and no reload. Returns its template folders
+    inside the app folder, relative to it, for `fab watch`; none for an app that
+    is not Flask, whose every save reloads it."""
+    if not (hasattr(app, "jinja_env") and hasattr(app, "iter_blueprints")):
+        return []
+    app.config["TEMPLATES_AUTO_RELOAD"] = True
+    app.jinja_env.auto_reload = True
+    folders = []
+    for loader in (app.jinja_loader, *(blueprint.jinja_loader for blueprint in app.iter_blueprints())):
+        for place in getattr(loader, "searchpath", None) or ():
+            path = Path(place).resolve()
+            if path.is_dir() and path.is_relative_to(app_dir):
+                folders.append(path.relative_to(app_dir).as_posix())
+    return sorted(set(folders))
+
+
 def record_imports(record: Path) -> None:
     """Write the names of the loaded modules that are installed (the venv's and the
     standard library's), in import order. Code the developer edits, the app's or
@@ -81,8 +101,10 @@ def record_imports(record: Path) -> None:
 class Devbox:
     """The app's WSGI callable with /_devbox/ answered in front of it."""
 
-    def __init__(self, target: str, app_dir: Path, static_dir: Path, worker: str, record: Path | None = None):
+    def __init__(self, target: str, app_dir: Path, static_dir: Path, worker: str, record: Path | None = None,
+                 dev_mode: bool = False):
         self.target, self.worker, self.folder = target, worker, str(app_dir)
+        self.templates: list[str] = []
         # Which of the app's gunicorns (the app unit's instance number), or None outside one.
         self.instance = int(os.environ["DEVBOX_INSTANCE"]) if os.environ.get("DEVBOX_INSTANCE", "").isdigit() else None
         self.boot_id = uuid.uuid4().hex
@@ -95,6 +117,11 @@ class Devbox:
             print(f"devbox: the app {target} failed to load: {self.error}", file=sys.stderr)
             traceback.print_exc()
             return
+        if dev_mode:
+            try:
+                self.templates = live_templates(self.app, app_dir.resolve())
+            except Exception as exc:  # a speed-up only: its saves then reload the app
+                print(f"devbox: templates are not re-read live: {exc}", file=sys.stderr)
         if record:
             record_imports(record)
 
@@ -104,6 +131,8 @@ class Devbox:
                 "instance": self.instance}
         if self.error:
             body["error"] = self.error
+        if self.templates:
+            body["templates"] = self.templates
         return body
 
     def __call__(self, environ, start_response):
@@ -135,12 +164,14 @@ class Devbox:
 
 
 def from_environment() -> Devbox:
-    """The wrapper the app unit describes: $DEVBOX_WSGI, $DEVBOX_STATIC, $DEVBOX_WORKER and
-    $DEVBOX_PRELOAD_RECORD, in the app's folder (the working directory gunicorn was given)."""
+    """The wrapper the app unit describes: $DEVBOX_WSGI, $DEVBOX_STATIC, $DEVBOX_WORKER,
+    $DEVBOX_PRELOAD_RECORD and $DEVBOX_DEV_MODE, in the app's folder (the working
+    directory gunicorn was given)."""
     app_dir = Path.cwd().resolve()
     record = os.environ.get("DEVBOX_PRELOAD_RECORD")
     return Devbox(os.environ["DEVBOX_WSGI"], app_dir, Path(os.environ["DEVBOX_STATIC"]).resolve(),
-                  os.environ.get("DEVBOX_WORKER", "?"), Path(record) if record else None)
+                  os.environ.get("DEVBOX_WORKER", "?"), Path(record) if record else None,
+                  dev_mode=os.environ.get("DEVBOX_DEV_MODE") == "1")
 
 
 application = from_environment() if "DEVBOX_WSGI" in os.environ else None

@@ -24,7 +24,7 @@ from devbox import settings as devbox_settings_module
 from devbox.host import guest as devbox_guest
 from devbox.host import reload as devbox_reload
 from devbox.host.scratch import scratch_data
-from devbox.host.watch import NGINX, PROVISION, RELOAD, classify
+from devbox.host.watch import NGINX, PROVISION, RELOAD, classify, takes_reload
 from devbox.settings import ROOT
 
 # Set while a run has the app on scratch data, for the runs it starts.
@@ -213,7 +213,12 @@ def edit(devbox_settings, devbox_guests):
     originals = {}
 
     def make_live(paths):
-        actions = {classify(str(path.relative_to(ROOT)), settings) for path in paths}
+        relative = [str(path.relative_to(ROOT)) for path in paths]
+        actions = {classify(path, settings) for path in relative}
+        if RELOAD in actions:  # unless only templates the app re-reads by itself changed
+            health = devbox_guest.health_or_none(devbox_settings_module.base_url(settings))
+            if not takes_reload(relative, settings, devbox_reload.live_templates(settings, health)):
+                actions.discard(RELOAD)
         try:
             if RELOAD in actions:
                 devbox_reload.reload_app(settings, guests, nginx=NGINX in actions)

@@ -34,6 +34,14 @@ def expected_version(settings: dict) -> str:
     return appcode.version(ROOT / settings["app"]["folder"], ROOT / settings["app"]["static"]["folder"])
 
 
+def live_templates(settings: dict, health: dict | None) -> list[str]:
+    """The folders, relative to the repository, whose templates the running app
+    re-reads by itself (``templates`` in its health, in development): saving
+    one takes a page refresh and no reload."""
+    folder = settings["app"]["folder"]
+    return [f"{folder}/{template}" for template in (health or {}).get("templates", [])]
+
+
 def render_nginx(settings: dict, conn) -> None:
     """Re-render nginx's site in the guest; `nginx -t` refuses a broken one and the old one keeps serving."""
     result = conn.run(devbox_guest.provision_command(settings, "nginx"), hide=True, warn=True)

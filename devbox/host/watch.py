@@ -7,6 +7,9 @@ settings alone, for any app:
 - ``reload``: the app's code changed (devbox.appcode: Python, templates, any
   file of the app folder but its static folder); the app reloads, then open
   pages refresh.
+- ``template``: only templates that the running app re-reads by itself
+  changed (a Flask app in development: its health names the folders); open
+  pages refresh, with no reload.
 - ``nginx``: nginx's template changed; it is re-rendered, then pages refresh.
 - ``page``: a static file changed; open pages reload themselves.
 - ``css``: only stylesheets changed; open pages swap them without a reload.
@@ -26,9 +29,11 @@ from pathlib import PurePosixPath
 from typing import Callable
 
 from devbox import appcode
+from devbox.host import guest as devbox_guest
 from devbox.host import reload as devbox_reload
+from devbox.settings import base_url
 
-RELOAD, NGINX, PAGE, CSS, PROVISION = "reload", "nginx", "page", "css", "provision"
+RELOAD, TEMPLATE, NGINX, PAGE, CSS, PROVISION = "reload", "template", "nginx", "page", "css", "provision"
 NGINX_TEMPLATE = "provision/guest/nginx/site.conf.j2"
 # Saves are a few milliseconds apart within a burst; a longer quiet spell only
 # adds to every edit's latency.
@@ -53,6 +58,13 @@ def classify(relative: str, settings: dict) -> str | None:
     return None
 
 
+def takes_reload(paths: list[str], settings: dict, templates: list[str]) -> bool:
+    """Whether saving ``paths`` takes a reload: code of the app other than the
+    templates it re-reads by itself (``templates``: devbox.host.reload.live_templates)."""
+    return any(classify(path, settings) == RELOAD
+               and not any(PurePosixPath(path).is_relative_to(folder) for folder in templates) for path in paths)
+
+
 def watched_folders(settings: dict) -> list[tuple[str, bool]]:
     """(folder relative to the repository, recursive) for the observer: only where something can matter."""
     return [(settings["app"]["folder"], True), (str(PurePosixPath(NGINX_TEMPLATE).parent), False), (".", False)]
@@ -62,7 +74,7 @@ def refresh_action(actions: set[str]) -> str | None:
     """What open pages do after a burst: swap stylesheets when only those changed, reload otherwise."""
     if actions <= {CSS}:
         return CSS if actions else None
-    return PAGE if actions & {RELOAD, NGINX, PAGE} else None
+    return PAGE if actions & {RELOAD, TEMPLATE, NGINX, PAGE} else None
 
 
 class Debouncer:
@@ -113,17 +125,21 @@ class Session:
         self.settings, self.guests, self.out, self.err = settings, guests, out, err
         # Without dev_mode no page listens for a refresh: saves only reload.
         self.token = devbox_reload.refresh_token(settings, guests.front) if settings["dev_mode"] else None
+        self.templates = devbox_reload.live_templates(settings, devbox_guest.health_or_none(base_url(settings)))
 
     def fire(self, actions: set[str], paths: list[str]) -> None:
         started = time.monotonic()
         shown = ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
         if PROVISION in actions:
             print(f"{shown}: changed; run fab provision to apply it", file=self.err, flush=True)
+        if RELOAD in actions and not takes_reload(paths, self.settings, self.templates):
+            actions = actions - {RELOAD} | {TEMPLATE}
         refresh = refresh_action(actions)
         try:
             self.guests.copy_files(paths)  # a guest with a copy of the folder (libvirt) gets the saved files
             if RELOAD in actions:
-                devbox_reload.reload_app(self.settings, self.guests, nginx=NGINX in actions, timeout=20)
+                _, health = devbox_reload.reload_app(self.settings, self.guests, nginx=NGINX in actions, timeout=20)
+                self.templates = devbox_reload.live_templates(self.settings, health)
             elif NGINX in actions:
                 devbox_reload.render_nginx(self.settings, self.guests.front)
         except devbox_reload.ReloadError as exc:
@@ -145,6 +161,6 @@ class Session:
             except OSError as exc:  # the watcher must outlive a guest that went away
                 print(f"devbox: could not tell the pages ({exc}); is the devbox up?", file=self.err, flush=True)
                 return
-        done = " + ".join(a for a in (RELOAD, NGINX) if a in actions) or refresh
+        done = " + ".join(a for a in (RELOAD, TEMPLATE, NGINX) if a in actions) or refresh
         print(f"{time.strftime('%H:%M:%S')} {shown}: {done} ({time.monotonic() - started:.2f}s)",
               file=self.out, flush=True)

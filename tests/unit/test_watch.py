@@ -6,7 +6,8 @@ import threading
 import pytest
 
 from devbox import settings as devbox_settings
-from devbox.host.watch import CSS, NGINX, PAGE, PROVISION, RELOAD, Debouncer, classify, refresh_action
+from devbox.host.watch import (CSS, NGINX, PAGE, PROVISION, RELOAD, TEMPLATE, Debouncer, classify, refresh_action,
+                               takes_reload)
 from tests.unit.conftest import SECOND_APP_FOLDER
 
 
@@ -61,7 +62,21 @@ def test_classify_follows_the_app_settings(second, path, action):
     assert classify(path, second) == action
 
 
+@pytest.mark.parametrize("paths, reload", [
+    (["app/templates/index.html"], False),          # the app re-reads it
+    (["app/shop/admin/templates/list.html"], False),
+    (["app/templates/index.html", "app/shop/views.py"], True),
+    (["app/templates.py"], True),                  # a module beside the folder is no template
+    (["app/static/app.css"], False),               # not the app's code at all
+])
+def test_only_templates_the_app_re_reads_by_itself_take_no_reload(settings, paths, reload):
+    templates = ["app/templates", "app/shop/admin/templates"]  # as devbox.host.reload.live_templates gives them
+    assert takes_reload(paths, settings, templates) is reload
+    assert takes_reload(paths, settings, []) is any(classify(p, settings) == RELOAD for p in paths)
+
+
 @pytest.mark.parametrize("actions, refresh", [
+    ({TEMPLATE}, PAGE),
     ({CSS}, CSS),
     ({CSS, PAGE}, PAGE),
     ({RELOAD}, PAGE),

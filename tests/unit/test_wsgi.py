@@ -166,3 +166,42 @@ def test_the_shell_loads_the_app_as_gunicorn_does(app_folder):
                             env={**os.environ, "PYTHONPATH": f"{folder}:{ROOT}"})
     assert result.returncode == 0, result.stderr
     assert "APP app" in result.stdout  # a plain WSGI app (no Flask context), the factory called
+
+
+FLASK_APP = """
+from flask import Blueprint, Flask, render_template
+
+app = Flask(__name__)
+admin = Blueprint("admin", __name__, template_folder="admin/templates")
+app.register_blueprint(admin)
+
+@app.route("/")
+def index():
+    return render_template("index.html")
+"""
+
+
+@pytest.mark.parametrize("dev_mode", [True, False])
+def test_in_development_a_flask_app_re_reads_a_saved_template_and_names_its_folders(app_folder, dev_mode):
+    folder, name = app_folder(FLASK_APP)
+    (folder / "templates").mkdir()
+    (folder / "admin" / "templates").mkdir(parents=True)
+    template = folder / "templates" / "index.html"
+    template.write_text("first")
+    wrapper = Devbox(f"{name}:app", folder, folder / "static", "gthread", dev_mode=dev_mode)
+    assert call(wrapper)[2] == b"first"
+    template.write_text("second")
+    os.utime(template, (1, 1))  # however coarse the clock: another modification time
+    health = json.loads(call(wrapper, "/_devbox/health")[2])
+    if dev_mode:
+        assert call(wrapper)[2] == b"second"  # the same worker: no reload
+        assert health["templates"] == ["admin/templates", "templates"]
+    else:  # as in production: a template is read once
+        assert call(wrapper)[2] == b"first"
+        assert "templates" not in health
+
+
+def test_an_app_that_is_not_flask_names_no_template_folders(app_folder):
+    folder, name = app_folder(HELLO)
+    wrapper = Devbox(f"{name}:app", folder, folder / "static", "gthread", dev_mode=True)
+    assert "templates" not in json.loads(call(wrapper, "/_devbox/health")[2])

@@ -8,18 +8,22 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import shlex
 import shutil
 import subprocess
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 from devbox import settings as devbox_settings
 from devbox.host import sync
 from devbox.settings import FRONT, ROOT
 
 
+# Where ssh_configs keeps Vagrant's answer, in Vagrant's folder for the guests.
+SSH_CACHE = "devbox-ssh-config.json"
 # The devbox is on this machine: a proxy from the environment (http_proxy)
 # must not stand between the host and its own forwarded port.
 DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -56,9 +60,32 @@ def state(guest: str = FRONT) -> tuple[str, str]:
     return STATES.get(status.state, status.state), status.provider
 
 
-def ssh_configs(guest: str | None = None) -> dict[str, dict]:
-    """`vagrant ssh-config` of one guest, or of every guest in one call (each call
-    costs a second or more of Ruby start-up): {name: {'HostName': ..., ...}}."""
+def _dotfile() -> Path:
+    """Vagrant's folder for this repository's guests (VAGRANT_DOTFILE_PATH, as Vagrant reads it)."""
+    return ROOT / (os.environ.get("VAGRANT_DOTFILE_PATH") or ".vagrant")
+
+
+def _machines() -> list:
+    """What Vagrant writes anew when it makes, or destroys, a guest: each machine's id and key."""
+    machines = _dotfile() / "machines"
+    return sorted([str(path.relative_to(machines)), path.stat().st_mtime_ns]
+                  for path in machines.glob("*/*/*") if path.name in ("id", "private_key"))
+
+
+def ssh_configs(guest: str | None = None, cached: bool = True) -> dict[str, dict]:
+    """`vagrant ssh-config` of one guest, or of every guest in one call:
+    {name: {'HostName': ..., ...}}. Each call costs a second or more of Ruby
+    start-up, so the answer for every guest is kept beside Vagrant's machine
+    files and used while they are unchanged (``cached``); a connection made
+    from it that fails asks Vagrant again (:func:`connection`)."""
+    cache, machines = _dotfile() / SSH_CACHE, _machines()
+    if cached:
+        try:
+            saved = json.loads(cache.read_text())
+            if saved["machines"] == machines and (guest is None or guest in saved["configs"]):
+                return saved["configs"] if guest is None else {guest: saved["configs"][guest]}
+        except (OSError, ValueError, KeyError):
+            pass
     configs, current = {}, None
     for line in vagrant(quiet=True).ssh_config(vm_name=guest).splitlines():
         key, _, value = line.strip().partition(" ")
@@ -66,20 +93,36 @@ def ssh_configs(guest: str | None = None) -> dict[str, dict]:
             current = configs.setdefault(value, {})
         elif current is not None and key:
             current[key] = value.strip().strip('"')
+    if guest is None and machines:
+        partial = cache.with_suffix(f".{os.getpid()}")
+        partial.write_text(json.dumps({"machines": machines, "configs": configs}))
+        partial.replace(cache)
     return configs
 
 
-def _connect(conf: dict):
+def _connect(conf: dict, connect_timeout: float = 10):
     from fabric import Connection
 
     return Connection(host=conf["HostName"], user=conf["User"], port=int(conf["Port"]),
-                      connect_kwargs={"key_filename": conf["IdentityFile"]}, connect_timeout=10)
+                      connect_kwargs={"key_filename": conf["IdentityFile"]}, connect_timeout=connect_timeout)
+
+
+def _opened(conf: dict):
+    """A connection from a kept ssh-config, already open; None if that no longer reaches the guest."""
+    conn = _connect(conf, connect_timeout=3)
+    try:
+        conn.open()
+    except Exception:  # noqa: BLE001  refused, unreachable, another host key or guest: ask Vagrant
+        conn.close()
+        return None
+    conn.connect_timeout = 10
+    return conn
 
 
 def connection(guest: str = FRONT):
     """A Fabric Connection to a running guest (the front unless named), from `vagrant ssh-config`."""
     try:
-        return _connect(ssh_configs(guest)[guest])
+        return _opened(ssh_configs(guest)[guest]) or _connect(ssh_configs(guest, cached=False)[guest])
     except subprocess.CalledProcessError:
         # Asked only now: each vagrant call costs a second of Ruby start-up.
         current, _ = state(guest)
@@ -101,13 +144,19 @@ class Guests:
 
     def __getitem__(self, guest: str):
         if guest not in self.connections:
+            opened = None
             try:
                 configs = ssh_configs()  # a guest that is down fails them all: asked alone below
+                if guest in configs:
+                    opened = _opened(configs[guest])
+                    if opened is None:
+                        configs = ssh_configs(cached=False)  # kept, but no longer right
             except subprocess.CalledProcessError:
                 configs = {}
             for name, conf in configs.items():
                 self.configs.setdefault(name, conf)
-                self.connections.setdefault(name, self.configure(_connect(conf)))
+                conn = opened if name == guest and opened else _connect(conf)
+                self.connections.setdefault(name, self.configure(conn))
             if guest not in self.connections:
                 self.connections[guest] = self.configure(connection(guest))
                 self.configs[guest] = ssh_configs(guest)[guest]

@@ -1,11 +1,14 @@
 """The everyday fab tasks against the running devbox, and the one-line answer
 when there is no guest."""
 
+import json
+import os
 import shutil
 import subprocess
 import sys
 import uuid
 
+from devbox.host import guest as devbox_guest
 from devbox.settings import PROVIDERS, ROOT
 from tests.helpers import fab, pinned
 
@@ -68,6 +71,20 @@ def test_a_no_op_provision_changes_nothing(http, guest, settings):
     # rsync as the login user, who could not replace root's files.
     synced = settings["paths"]["synced"]
     assert guest.run(f"sudo find {synced} -user root -print -quit", hide=True).stdout == ""
+
+
+def test_fab_asks_vagrant_again_when_its_kept_ssh_config_no_longer_reaches_the_guest(guests):
+    # fab keeps `vagrant ssh-config`'s answer (a second of Ruby per task); a
+    # guest that moved (another address or port) must not make it fail.
+    cache = ROOT / os.environ.get("VAGRANT_DOTFILE_PATH", ".vagrant") / devbox_guest.SSH_CACHE
+    assert fab("logs", "--lines", "1").returncode == 0
+    kept = json.loads(cache.read_text())
+    right = kept["configs"]["default"]
+    kept["configs"]["default"] = {**right, "HostName": "127.0.0.1", "Port": "1"}  # nothing listens there
+    cache.write_text(json.dumps(kept))
+    result = fab("logs", "--lines", "1")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(cache.read_text())["configs"]["default"] == right
 
 
 def test_a_guest_not_created_is_one_clear_line(tmp_path, settings):

@@ -109,7 +109,7 @@ if [[ -f /etc/systemd/system/$DEVBOX_NAME.service ]]; then
   rm -f "/etc/systemd/system/$DEVBOX_NAME.service"
   systemctl daemon-reload
 fi
-systemctl enable --quiet "${units[@]}"
+enable_units "${units[@]}"
 if $unit_changed || $venv_changed; then
   systemctl restart "${units[@]}"
 else

@@ -12,4 +12,5 @@ render logs/logrotate.timer.j2 "/etc/systemd/system/$DEVBOX_NAME-logrotate.timer
 if $changed; then
   systemctl daemon-reload
 fi
-systemctl enable --quiet --now "$DEVBOX_NAME-logrotate.timer"
+enable_units "$DEVBOX_NAME-logrotate.timer"
+systemctl start "$DEVBOX_NAME-logrotate.timer"

@@ -44,5 +44,5 @@ if $changed; then
   fi
   systemctl is-active --quiet nginx && systemctl reload nginx
 fi
-systemctl enable --quiet nginx
+enable_units nginx
 systemctl start nginx

@@ -31,7 +31,7 @@ changed=false
 install_file "$tmp" "$conf" 640 && changed=true
 chgrp redis "$conf"
 grep -qx "include $conf" "$main" || { echo "include $conf" >> "$main"; changed=true; }
-systemctl enable --quiet redis-server
+enable_units redis-server
 if $changed; then
   systemctl restart redis-server
 else

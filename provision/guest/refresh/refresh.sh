@@ -32,7 +32,7 @@ if render refresh/refresh.service.j2 "$unit"; then
   systemctl daemon-reload
   changed=true
 fi
-systemctl enable --quiet "$service"
+enable_units "$service"
 if $changed; then
   systemctl restart "$service"
 else

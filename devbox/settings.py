@@ -5,6 +5,11 @@ provisioning scripts (``--shell``), the template renderer, the fabfile, the
 tests and the benchmarks. A bad value is reported the same way everywhere: one
 line naming the key and how to fix it.
 
+Each key is defined once, in :data:`SETTINGS`: its default, type, range,
+pattern and meaning. The loader checks values against it; the table in
+docs/settings.md (``--docs``) and the JSON Schema editors check devbox.yaml
+with (devbox.schema.json, ``--schema``) are printed from it.
+
 Paths in the ``app`` section are given relative to ``app.folder`` and come out
 relative to the repository, so that the host joins them with :data:`ROOT` and
 the guest with ``paths.synced``.
@@ -17,6 +22,7 @@ for everything, or no argument to check the file.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import difflib
 import ipaddress
 import json
@@ -25,7 +31,7 @@ import re
 import shlex
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import yaml
 
@@ -47,23 +53,6 @@ WORKERS = {
 PRELOAD_WORKERS = ("eventlet", "gthread")
 SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
 PROVIDERS = ("virtualbox", "libvirt", "lxc", "parallels", "vmware_desktop")
-PATH_KEYS = ("synced", "venv", "data", "logs", "config")
-
-# What an app without an `app` section gets: the layout of `gunicorn app:app`
-# run in app/, which is how most single-module Flask apps start.
-APP_DEFAULTS = {"folder": "app", "wsgi": "app:app", "requirements": "requirements.txt",
-                "static": {"folder": "static", "url": "/static/"}, "writable": [], "env": {}}
-
-# Every key devbox.yaml may have; None: any keys (the app's environment).
-SCHEMA = {
-    "name": {}, "host_ip": {}, "lan": {}, "allowed_hosts": {}, "host_port": {}, "guest_port": {}, "app_port": {},
-    "app_bind": {}, "instances": {}, "nodes": {}, "worker": {},
-    "dev_mode": {}, "memory": {}, "cpus": {}, "provider": {}, "max_clients": {}, "max_body_size": {}, "wheelhouse": {},
-    "boxes": {p: {} for p in PROVIDERS}, "package_cache": {"apt": {}, "pip": {}},
-    "paths": {k: {} for k in PATH_KEYS},
-    "app": {"folder": {}, "wsgi": {}, "requirements": {}, "env": None, "static": {"folder": {}, "url": {}},
-            "writable": {}},
-}
 MOVED = {
     "paths.static": "the static folder is app.static.folder now (relative to app.folder)",
     "paths.errors": "devbox's own pages always come from static/ now; remove it",
@@ -115,49 +104,122 @@ class SettingsError(Exception):
     """A setting is missing or wrong; the message names the key and the fix."""
 
 
-def _port(value: Any, key: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 65535:
-        raise SettingsError(f"{key}: {value!r} is not a port; set it to a number from 1 to 65535")
-    return value
+# Words for a bad value of each kind, and the kinds' names in JSON Schema.
+KIND_PROBLEMS = {bool: "is not true or false", list: "is not a list", dict: "is not a mapping"}
+JSON_TYPES = {bool: "boolean", int: "integer", str: "string", list: "array", dict: "object"}
 
 
-def _positive(value: Any, key: str, minimum: int) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise SettingsError(f"{key}: {value!r} is too small or not a number; set it to {minimum} or more")
-    return value
+@dataclasses.dataclass
+class Setting:
+    """One key of devbox.yaml. The loader checks values against it; the docs
+    table and the JSON Schema are printed from it."""
+
+    key: str  # dotted, as messages name it: paths.venv
+    default: Any  # what a key left out takes; for a required one, the value devbox ships (docs, editors)
+    doc: str  # markdown, for the docs table and the schema's description
+    required: bool = True
+    kind: type | tuple[type, ...] | None = None  # None: the default's type
+    low: int | None = None
+    high: int | None = None
+    choices: tuple = ()
+    pattern: str = ""  # a text's, or each item's of a list
+    problem: str = ""  # "VALUE is not ...", where the kind's own words would not be clear enough
+    fix: str = ""  # what to write instead; {folder} is app.folder
+    # What the fields cannot say about the value alone: returns it, or raises.
+    check: Callable[[Setting, Any], Any] | None = None
+
+    def __post_init__(self) -> None:
+        self.kind = self.kind or type(self.default)
+        # The message's words, where the entry has none of its own.
+        if self.kind is int and self.low is not None:
+            bounded = self.high is not None
+            self.problem = self.problem or (f"is not a number from {self.range()}" if bounded
+                                            else "is too small or not a number")
+            self.fix = self.fix or ("" if bounded else f"set it to {self.range()}")
+        self.problem = self.problem or KIND_PROBLEMS.get(self.kind, "is not valid")
+        if self.kind is dict:
+            self.fix = self.fix or "see the comments in devbox.yaml"
+
+    @property
+    def kinds(self) -> tuple[type, ...]:
+        return self.kind if isinstance(self.kind, tuple) else (self.kind,)
+
+    def range(self) -> str:
+        if self.kind is not int or self.low is None:
+            return ""
+        return f"{self.low} to {self.high}" if self.high is not None else f"{self.low} or more"
+
+    def error(self, value: Any, problem: str = "", **context: str) -> SettingsError:
+        fix = f"; {self.fix.format(**context)}" if self.fix else ""
+        return SettingsError(f"{self.key}: {value!r} {problem or self.problem}{fix}")
+
+    def parse(self, value: Any, **context: str) -> Any:
+        """``value`` checked against this setting (``context`` fills in its fix)."""
+        # type(), not isinstance(): YAML's true is no number here.
+        if (type(value) not in self.kinds or (self.low is not None and value < self.low)
+                or (self.high is not None and value > self.high) or (self.choices and value not in self.choices)):
+            raise self.error(value, **context)
+        for item in (value if self.kind is list else [str(value)]) if self.pattern else []:
+            if not (isinstance(item, str) and re.fullmatch(self.pattern, item)):
+                raise self.error(item, "is not valid" if self.kind is list else "", **context)
+        return self.check(self, value) if self.check else value
+
+    def json_type(self) -> str | list[str]:
+        # A key with nothing after it (`lan:`) is left out: null too, where that may be.
+        types = [JSON_TYPES[kind] for kind in self.kinds] + ([] if self.required else ["null"])
+        return types if len(types) > 1 else types[0]
+
+    def schema(self) -> dict:
+        """This key's JSON Schema: what an editor can check of the loader's rules, and the doc for its hover."""
+        # Links lead nowhere in an editor: their text stays.
+        out = {"description": re.sub(r"\[([^]]+)\]\([^)]+\)", r"\1", self.doc), "type": self.json_type()}
+        out.update({"examples": [self.default]} if self.required else {"default": self.default})
+        if self.choices:
+            out["enum"] = [*self.choices, *([] if self.required else [None])]
+        if self.low is not None:
+            out["minimum"] = self.low
+        if self.high is not None:
+            out["maximum"] = self.high
+        if self.pattern:
+            pattern = f"^(?:{self.pattern})$"
+            out.update({"items": {"type": "string", "pattern": pattern}} if self.kind is list else {"pattern": pattern})
+        if self.kind is dict:  # app.env: what _environment takes
+            out["additionalProperties"] = {"type": ["string", "number", "boolean"]}
+        return out
 
 
-def _text(value: Any, key: str, pattern: str, hint: str) -> str:
-    if not isinstance(value, str) or not re.fullmatch(pattern, value):
-        raise SettingsError(f"{key}: {value!r} is not valid; {hint}")
-    return value
+def _free_name(setting: Setting, name: str) -> str:
+    if name in TAKEN_NAMES or name.startswith("systemd-"):
+        raise SettingsError(f"name: {name!r} is a user or service the guest already has; use another, such as devbox")
+    return name
 
 
-def _mapping(value: Any, key: str) -> dict:
-    if not isinstance(value, dict):
-        raise SettingsError(f"{key}: missing or not a mapping; see the comments in devbox.yaml")
-    return value
+def _ipv4(setting: Setting, value: str) -> str:
+    try:
+        address = ipaddress.ip_address(value)
+    except ValueError:
+        raise setting.error(value) from None
+    if address.version == 6:
+        raise SettingsError(f"host_ip: {value!r} is IPv6, which the port forwarding does not carry; "
+                            "use 127.0.0.1 (browsers reach it as localhost too)")
+    return str(address)
 
 
-def check_keys(raw: dict, schema: dict = SCHEMA, prefix: str = "") -> None:
-    """Refuse a key devbox does not know, naming the closest known one: a typo
-    must not be silently ignored."""
-    for key, value in raw.items():
-        dotted = f"{prefix}{key}"
-        if key not in schema:
-            if dotted in MOVED:
-                raise SettingsError(f"{dotted}: no longer a setting; {MOVED[dotted]}")
-            close = difflib.get_close_matches(str(key), list(schema), n=1, cutoff=0.6)
-            hint = f"did you mean {prefix}{close[0]}?" if close else "see the comments in devbox.yaml for the keys"
-            raise SettingsError(f"{dotted}: unknown setting; {hint}")
-        if schema[key] and isinstance(value, dict):
-            check_keys(value, schema[key], f"{dotted}.")
+def _free_port(setting: Setting, port: int) -> int:
+    if port in TAKEN_PORTS:
+        raise SettingsError(f"{setting.key}: {port} is {TAKEN_PORTS[port]}'s in the guest; use another, such as "
+                            f"{setting.default}")
+    return port
 
 
-def _wsgi_target(value: Any) -> str:
+def _free_url(setting: Setting, url: str) -> str:
+    if url.startswith(RESERVED_URLS):
+        raise SettingsError(f"app.static.url: {url!r} is kept for devbox; use another prefix such as /static/")
+    return url
+
+
+def _wsgi_target(setting: Setting, value: str) -> str:
     """``module:name`` or ``module:factory(literal args)``, as gunicorn takes it."""
-    _text(value, "app.wsgi", WSGI_TARGET,
-          "use module:name (app:app) or module:factory() (myapp:create_app()), as gunicorn takes it")
     try:
         expression = ast.parse(value.split(":", 1)[1], mode="eval").body
     except SyntaxError:
@@ -171,6 +233,209 @@ def _wsgi_target(value: Any) -> str:
             raise SettingsError(f"app.wsgi: {value!r} passes something other than a literal to the factory; "
                                 "pass strings, numbers or nothing") from None
     return value
+
+
+def _environment(setting: Setting, env: dict) -> dict[str, str]:
+    """The app's variables as the text of its environment file."""
+    out = {}
+    for name, value in env.items():
+        key = f"app.env.{name}"
+        if not (isinstance(name, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name)):
+            raise SettingsError(f"{key}: {name!r} is not valid; use letters, digits and underscores for variable names")
+        if name.startswith("DEVBOX_"):
+            raise SettingsError(f"{key}: the DEVBOX_ prefix is devbox's own; use another name")
+        if not isinstance(value, (str, int, float)):
+            raise SettingsError(f"{key}: {value!r} is not a string or number; quote it")
+        out[name] = str(value).lower() if isinstance(value, bool) else str(value)
+        # Rendered in single quotes for systemd and for bash alike: no escapes exist there.
+        if re.search(r"['\n\r\0]", out[name]):
+            raise SettingsError(f"{key}: contains a quote or a line break, which the environment file cannot hold")
+    return out
+
+
+def _size_bytes(size: str) -> int:
+    number = size.rstrip("kKmMgG")
+    return int(number) * SIZE_UNITS[size[len(number):].lower()]
+
+
+def _body_size(setting: Setting, size: str | int) -> str:
+    size = str(size)  # a plain number is bytes to nginx
+    if _size_bytes(size) < 1024:
+        raise SettingsError(f"max_body_size: {size!r} would refuse every form (nginx takes 0 as no limit at all); "
+                            "use 1k or more, such as 1m")
+    return size
+
+
+PORT = dict(low=1, high=65535, problem="is not a port", fix="set it to a number from 1 to 65535")
+BOX = dict(pattern=r"[\w./-]+", fix="use a box name such as debian/bookworm64")
+GUEST_PATH = dict(pattern=r"(/[\w][\w.+-]*)+", problem="must be an absolute guest path of letters, digits, dots and "
+                                                        "dashes, without a trailing slash")
+CACHE = dict(required=False, pattern=r"(https?://[\w.:\[\]-]+(/[\w./~+-]*)?)?", problem="is not an http(s) URL")
+NOT_IN_LXC = "VirtualBox, Parallels, VMware, libvirt; lxc shares the host's and ignores it"
+
+# Every key devbox.yaml may have, in the docs' order. A key `app.static.url` is
+# `url` in the mapping `static` in the mapping `app`; a mapping is required if
+# one of its keys is. `app.env`'s keys are the app's own.
+SETTINGS = {setting.key: setting for setting in [
+    Setting("name", "devbox", "hostname, lxc container name, app user and systemd units (`NAME@1.service`, ...); "
+            "lower-case letters, digits and dashes; never a system account (`root`, `www-data`, `vagrant`, ...)",
+            pattern=r"[a-z][a-z0-9-]{0,30}", fix="use lower-case letters, digits and dashes, starting with a letter",
+            check=_free_name),
+    Setting("host_ip", "127.0.0.1", "where the forwarded port answers on the host; IPv4 only. Anything but loopback "
+            "puts the devbox on the LAN and needs `lan: true`", problem="is not an IP address", fix="use 127.0.0.1",
+            check=_ipv4),
+    Setting("lan", False, "say `true` to let `host_ip` be a LAN address (`0.0.0.0`); name the devbox's LAN name in "
+            "`allowed_hosts`", required=False, fix="leave it out, or set lan: true"),
+    Setting("allowed_hosts", [], "names a browser may use besides `localhost`, `127.0.0.1` and `[::1]` (with the "
+            "host port, or the guest port inside the guest); nginx answers any other `Host` with 421 and devbox's page",
+            required=False, pattern=HOST_NAME,
+            fix="list host names or IP addresses, such as [devbox.lan, 192.168.1.20], or leave it out"),
+    Setting("host_port", 8001, "the port the browser uses; change it here and everything follows, `proxy_redirect` "
+            "included", **PORT),
+    Setting("guest_port", 5000, "nginx inside the guest (not 22 or 6379: SSH and Redis have those)", **PORT,
+            check=_free_port),
+    Setting("instances", 1, "app instances: each a gunicorn with one worker (`NAME@N.service`, a systemd template "
+            "unit); nginx balances across them, sticky by a cookie ([instances](instances.md))", required=False,
+            low=1, high=MAX_INSTANCES, fix="use 1, or one per core for production's topology"),
+    Setting("app_bind", "unix", "how nginx reaches them: `unix` (sockets in `/run/NAME-app/`, which only the app and "
+            "nginx's group may enter) or `tcp` (one instance only, on `app_port` on the guest's loopback, for tools "
+            "that want a port). With `tcp` any user or process in the guest can connect to gunicorn directly, past "
+            "nginx ([security](security.md)). `nodes` makes it `tcp`", required=False, choices=APP_BINDS,
+            problem="is not unix or tcp", fix="use unix (or tcp for app_port)"),
+    Setting("app_port", 5001, "needed even with `unix`: gunicorn's port with `app_bind: tcp` (on the guest's "
+            "loopback) and with `nodes` (on each app guest's address); not 22 or 6379 either, and not `guest_port`",
+            **PORT, check=_free_port),
+    Setting("nodes", 0, "app guests (lxc only so far): 0 runs everything in one guest; N ≥ 1 makes that guest the "
+            "front (nginx, Redis) and adds N app guests, one instance each, so `instances` stays 1 "
+            "([nodes](nodes.md))", required=False, low=0, high=MAX_NODES,
+            fix="use 0 (one guest runs everything) or the number of app guests"),
+    Setting("app.folder", "app", "your app's folder in the repository; gunicorn's working directory", required=False,
+            pattern=RELATIVE_PATH, fix="use a folder relative to the repository, such as app"),
+    Setting("app.wsgi", "app:app", "what gunicorn loads: `module:name` or `module:factory(literal args)` (the demo: "
+            "`notifications:create_app()`)", required=False, pattern=WSGI_TARGET,
+            fix="use module:name (app:app) or module:factory() (myapp:create_app()), as gunicorn takes it",
+            check=_wsgi_target),
+    Setting("app.requirements", "requirements.txt", "in `app.folder`; installed in the guest's venv beside the "
+            "worker's packages. Files it includes (`-r`, `-c`) count too, inside the repository", required=False,
+            pattern=RELATIVE_PATH, fix="use a file relative to {folder}/, such as requirements.txt"),
+    Setting("app.static.folder", "static", "in `app.folder`; served by nginx itself", required=False,
+            pattern=RELATIVE_PATH, fix="use a folder relative to {folder}/, such as static"),
+    Setting("app.static.url", "/static/", "where nginx serves `app.static.folder`; not under "
+            f"{' or '.join(f'`{url}`' for url in RESERVED_URLS)}", required=False, pattern=r"/([\w.~-]+/)+",
+            fix="use a URL path that starts and ends with a slash, such as /static/", check=_free_url),
+    Setting("app.writable", [], "folders in `app.folder` the app may write (the demo: `[instance]`): [the read-only "
+            "folder and `app.writable`](security.md#the-read-only-folder-and-appwritable)", required=False,
+            pattern=RELATIVE_PATH, fix="list folders relative to {folder}/, such as [instance, migrations]"),
+    Setting("app.env", {}, "extra environment for the app, below", required=False,
+            fix="write NAME: value under it, one a line", check=_environment),
+    Setting("worker", "eventlet", f"gunicorn worker class: {', '.join(f'`{w}`' for w in WORKERS)} "
+            "([workers](workers.md))", choices=tuple(WORKERS), problem="is not supported",
+            fix=f"use one of {', '.join(WORKERS)}"),
+    Setting("dev_mode", True, "`true`: nginx adds devbox's refresh script to the app's HTML pages, so `fab watch` "
+            "refreshes them, and a Flask app re-reads a saved template by itself (`TEMPLATES_AUTO_RELOAD`); "
+            "`false`: neither, and `fab watch` still reloads the app ([edit loop](edit-loop.md)). The "
+            "debugger is never on", fix="set it to true or false"),
+    Setting("memory", 1024, f"the guest's memory in MiB ({NOT_IN_LXC})", low=256),
+    Setting("cpus", 2, f"the guest's CPUs ({NOT_IN_LXC})", low=1),
+    Setting("provider", "", "the Vagrant provider a plain `vagrant up`, `fab up` and `./setup.sh` take: "
+            f"{', '.join(f'`{p}`' for p in PROVIDERS)}; empty: Vagrant's first usable one in the "
+            "Vagrantfile's order (VirtualBox first), and for `./setup.sh` lxc. `./setup.sh --provider lxc|libvirt` "
+            "and `fab up --provider=...` override it for one run ([providers](providers.md))", required=False,
+            choices=("", *PROVIDERS), problem="is not a Vagrant provider devbox has a box for",
+            fix=f"use one of {', '.join(PROVIDERS)}, or leave it empty for Vagrant's choice"),
+    Setting("boxes.virtualbox", "bento/debian-12", "VirtualBox's box: Debian 12, amd64 and arm64 (VirtualBox 7.1.6 or "
+            "later on arm64)", **BOX),
+    Setting("boxes.libvirt", "debian/bookworm64", "libvirt's (amd64), built locally by `./setup.sh --provider "
+            "libvirt` under its public name", **BOX),
+    Setting("boxes.lxc", "devbox/debian-12-lxc", "lxc's, built locally by `./setup.sh`", **BOX),
+    Setting("boxes.parallels", "bento/debian-12", "Parallels' box", **BOX),
+    Setting("boxes.vmware_desktop", "bento/debian-12", "VMware's box", **BOX),
+    Setting("package_cache.apt", "", "an apt proxy (apt-cacher-ng) the guest installs Debian packages through; "
+            "empty: the network, or on libvirt the host's that `./setup.sh --provider libvirt` runs "
+            f"(`{HOST_CACHES['apt']}`)", fix=f"use one such as {HOST_CACHES['apt']}, or leave it empty", **CACHE),
+    Setting("package_cache.pip", "", "a PyPI index URL the guest installs Python packages from; empty: the wheels "
+            f"(`wheelhouse`) or PyPI, or on libvirt the host's (`{HOST_CACHES['pip']}`)",
+            fix=f"use one such as {HOST_CACHES['pip']}, or leave it empty", **CACHE),
+    Setting("paths.synced", "/vagrant", "the repository in the guest", **GUEST_PATH),
+    Setting("paths.venv", "/opt/devbox/venv", "the app's venv", **GUEST_PATH),
+    Setting("paths.data", "/var/lib/devbox", "the app's `DATA_DIR`", **GUEST_PATH),
+    Setting("paths.logs", "/var/log/devbox", "nginx's and the app's logs", **GUEST_PATH),
+    Setting("paths.config", "/etc/devbox", "secrets made when provisioning", **GUEST_PATH),
+    Setting("max_clients", 2000, "WebSocket clients held open at once (gunicorn worker connections; nginx gets twice "
+            "as many)", low=100),
+    Setting("max_body_size", "1m", "largest request body nginx accepts (nginx's size syntax, 1k or more)",
+            kind=(str, int), pattern=r"\d+[kKmMgG]?", fix="use an nginx size such as 1m or 512k", check=_body_size),
+    Setting("wheelhouse", ".cache/wheels", "host folder of guest wheels for offline provisioning",
+            pattern=RELATIVE_PATH, fix="use a folder relative to the repository, such as .cache/wheels"),
+]}
+
+
+def _keys(prefix: str = "") -> dict[str, Setting]:
+    """The keys of the mapping at ``prefix`` (``""``: the file, ``"app."``), each a setting or a mapping of them."""
+    names = dict.fromkeys(key[len(prefix):].split(".")[0] for key in SETTINGS if key.startswith(prefix))
+    return {name: SETTINGS.get(prefix + name) or _mapping_of(prefix + name) for name in names}
+
+
+def _mapping_of(key: str) -> Setting:
+    return Setting(key, {}, "", required=any(setting.required for setting in _keys(f"{key}.").values()))
+
+
+def _get(raw: dict, key: str, **context: str) -> Any:
+    """The checked value of ``key`` from ``raw``, the mapping it is in; its default if left out."""
+    setting = SETTINGS.get(key) or _mapping_of(key)
+    value = raw.get(key.rpartition(".")[2])
+    if value is None:  # left out, or nothing after it
+        if setting.required:
+            raise SettingsError(f"{key}: missing; add it to devbox.yaml (see the comments there)")
+        return setting.default
+    return setting.parse(value, **context)
+
+
+def _get_all(raw: dict, key: str) -> dict:
+    """The checked values of the mapping ``key`` (``paths``), by their own names."""
+    mapping = _get(raw, key)
+    return {name: _get(mapping, f"{key}.{name}") for name in _keys(f"{key}.")}
+
+
+def check_keys(raw: dict, prefix: str = "") -> None:
+    """Refuse a key devbox does not know, naming the closest known one: a typo
+    must not be silently ignored."""
+    known = _keys(prefix)
+    for key, value in raw.items():
+        dotted = f"{prefix}{key}"
+        if key not in known:
+            if dotted in MOVED:
+                raise SettingsError(f"{dotted}: no longer a setting; {MOVED[dotted]}")
+            close = difflib.get_close_matches(str(key), list(known), n=1, cutoff=0.6)
+            hint = f"did you mean {prefix}{close[0]}?" if close else "see the comments in devbox.yaml for the keys"
+            raise SettingsError(f"{dotted}: unknown setting; {hint}")
+        if dotted not in SETTINGS and isinstance(value, dict):
+            check_keys(value, f"{dotted}.")
+
+
+def json_schema(prefix: str = "") -> dict:
+    """The JSON Schema of devbox.yaml (or of its mapping at ``prefix``), for editors: devbox.schema.json."""
+    keys = _keys(prefix)
+    schema = {"type": "object", "properties": {}, "additionalProperties": False,
+              "required": [name for name, setting in keys.items() if setting.required]}
+    for name, setting in keys.items():
+        key = prefix + name
+        schema["properties"][name] = setting.schema() if key in SETTINGS else \
+            {**json_schema(f"{key}."), "type": setting.json_type()}
+    if not prefix:
+        schema = {"$schema": "http://json-schema.org/draft-07/schema#", "title": "devbox.yaml",
+                  "description": "devbox's settings: docs/settings.md", **schema}
+    return schema
+
+
+def docs_table() -> str:
+    """The table of docs/settings.md: every key, its default (a required one's: the value devbox ships), its meaning."""
+    rows = ["| key | value | meaning |", "|---|---|---|"]
+    for setting in SETTINGS.values():
+        value = setting.default if isinstance(setting.default, str) and setting.default else json.dumps(setting.default)
+        meaning = "; ".join(filter(None, [setting.doc.replace("|", "\\|"), setting.range()]))
+        rows.append(f"| `{setting.key}` | `{value}`{' (required)' if setting.required else ''} | {meaning} |")
+    return "\n".join(rows)
 
 
 def requirement_files(first: Path, root: Path) -> list[str]:
@@ -196,49 +461,34 @@ def requirement_files(first: Path, root: Path) -> list[str]:
     return found
 
 
-def _app(raw: Any, root: Path) -> dict:
+def _app(raw: dict, root: Path) -> dict:
     """The app section with defaults filled in and its paths made relative to the repository."""
-    raw = _mapping(raw, "app")
-    static_raw = _mapping(raw.get("static", APP_DEFAULTS["static"]), "app.static")
-    app = {**APP_DEFAULTS, **raw, "static": {**APP_DEFAULTS["static"], **static_raw}}
-    folder = _text(app["folder"], "app.folder", RELATIVE_PATH,
-                   "use a folder relative to the repository, such as app")
+    app = _get(raw, "app")
+    static = _get(app, "app.static")
+    folder = _get(app, "app.folder")
     if not (root / folder).is_dir():
         raise SettingsError(f"app.folder: {folder!r} is not a folder in the repository; put your app there "
                             "or set app.folder to where it is")
-    requirements = _text(app["requirements"], "app.requirements", RELATIVE_PATH,
-                         f"use a file relative to {folder}/, such as requirements.txt")
-    static = _text(app["static"]["folder"], "app.static.folder", RELATIVE_PATH,
-                   f"use a folder relative to {folder}/, such as static")
-    url = _text(app["static"]["url"], "app.static.url", r"/([\w.~-]+/)+",
-                "use a URL path that starts and ends with a slash, such as /static/")
-    if url.startswith(RESERVED_URLS):
-        raise SettingsError(f"app.static.url: {url!r} is kept for devbox; use another prefix such as /static/")
-    env = _mapping(app["env"] if app["env"] is not None else {}, "app.env")
+    requirements = _get(app, "app.requirements", folder=folder)
+    static_folder = _get(static, "app.static.folder", folder=folder)
     return {
         "folder": folder,
-        "wsgi": _wsgi_target(app["wsgi"]),
+        "wsgi": _get(app, "app.wsgi"),
         "requirements": f"{folder}/{requirements}",
         # With the files it includes: what the guest's venv and the wheels follow.
         "requirement_files": requirement_files(root / folder / requirements, root),
-        "static": {"folder": f"{folder}/{static}", "url": url},
-        "writable": _writable(app["writable"], folder, root),
-        "env": {name: _env_value(name, value) for name, value in env.items()},
+        "static": {"folder": f"{folder}/{static_folder}", "url": _get(static, "app.static.url")},
+        "writable": _writable(_get(app, "app.writable", folder=folder), folder, root),
+        "env": _get(app, "app.env"),
     }
 
 
-def _writable(value: Any, folder: str, root: Path) -> list[str]:
+def _writable(folders: list[str], folder: str, root: Path) -> list[str]:
     """The folders of the app the guest may write (the rest of the synced folder
     is read-only for it), relative to the repository. Each lies inside the app's
     folder, away from everything devbox itself runs on the host."""
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise SettingsError(f"app.writable: {value!r} is not a list; list folders relative to {folder}/, "
-                            "such as [instance, migrations]")
     found, top = [], folder.split("/")[0]
-    for entry in value:
-        relative = _text(entry, "app.writable", RELATIVE_PATH, f"use a folder relative to {folder}/, such as instance")
+    for relative in folders:
         path = root / folder / relative
         # A link could lead out of the app's folder, to files host root runs.
         if path.exists() and not path.resolve().is_relative_to((root / folder).resolve()):
@@ -252,35 +502,9 @@ def _writable(value: Any, folder: str, root: Path) -> list[str]:
     return found
 
 
-def _env_value(name: Any, value: Any) -> str:
-    key = f"app.env.{name}"
-    _text(name, key, r"[A-Za-z_][A-Za-z0-9_]*", "use letters, digits and underscores for variable names")
-    if name.startswith("DEVBOX_"):
-        raise SettingsError(f"{key}: the DEVBOX_ prefix is devbox's own; use another name")
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if not isinstance(value, (str, int, float)):
-        raise SettingsError(f"{key}: {value!r} is not a string or number; quote it")
-    text = str(value)
-    # Rendered in single quotes for systemd and for bash alike: no escapes exist there.
-    if re.search(r"['\n\r\0]", text):
-        raise SettingsError(f"{key}: contains a quote or a line break, which the environment file cannot hold")
-    return text
-
-
 def _instances(raw: dict) -> tuple[int, str, int]:
     """How many app instances, how nginx reaches them, and on how many app guests."""
-    instances = raw.get("instances", 1)
-    if not isinstance(instances, int) or isinstance(instances, bool) or not 1 <= instances <= MAX_INSTANCES:
-        raise SettingsError(f"instances: {instances!r} is not a number from 1 to {MAX_INSTANCES}; "
-                            "use 1, or one per core for production's topology")
-    bind = raw.get("app_bind", "unix")
-    if bind not in APP_BINDS:
-        raise SettingsError(f"app_bind: {bind!r} is not unix or tcp; use unix (or tcp for app_port)")
-    nodes = raw.get("nodes", 0)
-    if not isinstance(nodes, int) or isinstance(nodes, bool) or not 0 <= nodes <= MAX_NODES:
-        raise SettingsError(f"nodes: {nodes!r} is not a number from 0 to {MAX_NODES}; use 0 (one guest runs "
-                            "everything) or the number of app guests")
+    instances, bind, nodes = (_get(raw, key) for key in ("instances", "app_bind", "nodes"))
     if nodes:
         if instances not in (1, nodes):
             raise SettingsError(f"instances: with nodes: {nodes} each app guest runs one instance ({nodes} in all); "
@@ -328,49 +552,18 @@ def _this_guest(s: dict) -> None:
 
 def validate(raw: Any, root: Path = ROOT) -> dict:
     """Return a checked copy of the settings, or raise SettingsError naming the first bad key."""
-    raw = _mapping(raw, "devbox.yaml")
+    if not isinstance(raw, dict):
+        raise SettingsError("devbox.yaml: missing or not a mapping; see the comments in devbox.yaml")
     check_keys(raw)
-
-    def need(key: str, source: dict = raw, prefix: str = "") -> Any:
-        if key not in source or source[key] is None:
-            raise SettingsError(f"{prefix}{key}: missing; add it to devbox.yaml (see the comments there)")
-        return source[key]
-
-    s: dict[str, Any] = {}
-    s["name"] = _text(need("name"), "name", r"[a-z][a-z0-9-]{0,30}",
-                      "use lower-case letters, digits and dashes, starting with a letter")
-    if s["name"] in TAKEN_NAMES or s["name"].startswith("systemd-"):
-        raise SettingsError(f"name: {s['name']!r} is a user or service the guest already has; "
-                            "use another, such as devbox")
-    try:
-        host_ip = ipaddress.ip_address(need("host_ip"))
-    except ValueError:
-        raise SettingsError(f"host_ip: {raw['host_ip']!r} is not an IP address; use 127.0.0.1") from None
-    if host_ip.version == 6:
-        raise SettingsError(f"host_ip: {raw['host_ip']!r} is IPv6, which the port forwarding does not carry; "
-                            "use 127.0.0.1 (browsers reach it as localhost too)")
-    s["lan"] = raw.get("lan", False)
-    if not isinstance(s["lan"], bool):
-        raise SettingsError(f"lan: {s['lan']!r} is not true or false; leave it out, or set lan: true")
-    if not host_ip.is_loopback and not s["lan"]:
-        raise SettingsError(f"host_ip: {host_ip} serves the devbox beyond this machine; use 127.0.0.1, or set "
+    s = {key: _get(raw, key) for key in ("name", "lan", "host_ip", "allowed_hosts", "host_port", "guest_port",
+                                          "app_port")}
+    if not ipaddress.ip_address(s["host_ip"]).is_loopback and not s["lan"]:
+        raise SettingsError(f"host_ip: {s['host_ip']} serves the devbox beyond this machine; use 127.0.0.1, or set "
                             "lan: true if that is what you want (and name it in allowed_hosts)")
-    s["host_ip"] = str(host_ip)
-    allowed = raw.get("allowed_hosts", [])
-    if not isinstance(allowed, list):
-        raise SettingsError("allowed_hosts: not a list; write allowed_hosts: [devbox.lan] or leave it out")
-    for name in allowed:
-        _text(name, "allowed_hosts", HOST_NAME, "use host names or IP addresses, such as devbox.lan or 192.168.1.20")
     # Every Host a browser may send: anything else is refused by nginx (DNS rebinding).
-    s["allowed_hosts"] = [*LOCAL_NAMES, *(name.lower() for name in allowed if name.lower() not in LOCAL_NAMES)]
-    for key in ("host_port", "guest_port", "app_port"):
-        s[key] = _port(need(key), key)
+    s["allowed_hosts"] = [*LOCAL_NAMES, *(name.lower() for name in s["allowed_hosts"] if name.lower() not in LOCAL_NAMES)]
     if s["guest_port"] == s["app_port"]:
         raise SettingsError("app_port: equals guest_port; nginx and gunicorn need different ports")
-    for key in ("guest_port", "app_port"):
-        if s[key] in TAKEN_PORTS:
-            raise SettingsError(f"{key}: {s[key]} is {TAKEN_PORTS[s[key]]}'s in the guest; use another, such as "
-                                f"{ {'guest_port': 5000, 'app_port': 5001}[key] }")
     s["instances"], s["app_bind"], s["nodes"] = _instances(raw)
     # The app unit is a template: one gunicorn per instance, each with one worker.
     s["app_units"] = [f"{s['name']}@{i}.service" for i in range(1, s["instances"] + 1)]
@@ -388,53 +581,26 @@ def validate(raw: Any, root: Path = ROOT) -> dict:
     for g in s["guests"].values():
         g["units"] = [s["app_units"][k - 1] for k in g["instances"]]
     _this_guest(s)
-    worker = need("worker")
-    if worker not in WORKERS:
-        raise SettingsError(f"worker: {worker!r} is not supported; use one of {', '.join(WORKERS)}")
-    s["worker"] = worker
-    s["worker_class"] = WORKERS[worker]
-    s["preload"] = worker in PRELOAD_WORKERS
-    if not isinstance(need("dev_mode"), bool):
-        raise SettingsError(f"dev_mode: {raw['dev_mode']!r} is not true or false; set it to true or false")
-    s["dev_mode"] = raw["dev_mode"]
-    s["memory"] = _positive(need("memory"), "memory", 256)
-    s["max_clients"] = _positive(need("max_clients"), "max_clients", 100)
-    s["cpus"] = _positive(need("cpus"), "cpus", 1)
+    s["worker"] = _get(raw, "worker")
+    s["worker_class"] = WORKERS[s["worker"]]
+    s["preload"] = s["worker"] in PRELOAD_WORKERS
+    s.update({key: _get(raw, key) for key in ("dev_mode", "memory", "max_clients", "cpus")})
     # gthread: a thread per client; its connection limit counts them too, plus
     # room for kept-alive HTTP connections.
-    threaded = worker == "gthread"
+    threaded = s["worker"] == "gthread"
     s["threads"] = s["max_clients"] if threaded else 1
     s["worker_connections"] = s["max_clients"] * (2 if threaded else 1)
-    provider = raw.get("provider") or ""
-    if provider not in ("", *PROVIDERS):
-        raise SettingsError(f"provider: {provider!r} is not a Vagrant provider devbox has a box for; use one of "
-                            f"{', '.join(PROVIDERS)}, or leave it empty for Vagrant's choice")
-    s["provider"] = provider
-    boxes = _mapping(need("boxes"), "boxes")
-    s["boxes"] = {p: _text(need(p, boxes, "boxes."), f"boxes.{p}", r"[\w./-]+", "use a box name such as debian/bookworm64")
-                  for p in PROVIDERS}
-    paths = _mapping(need("paths"), "paths")
-    s["paths"] = {}
-    for key in PATH_KEYS:
-        value = need(key, paths, "paths.")
-        if not isinstance(value, str) or not re.fullmatch(r"(/[\w][\w.+-]*)+", value):
-            raise SettingsError(f"paths.{key}: {value!r} must be an absolute guest path of letters, digits, "
-                                "dots and dashes, without a trailing slash")
-        s["paths"][key] = value
-    size = _text(str(need("max_body_size")), "max_body_size", r"\d+[kKmMgG]?",
-                 "use an nginx size such as 1m or 512k")
-    s["max_body_size"] = size
-    s["max_body_bytes"] = int(size.rstrip("kKmMgG")) * SIZE_UNITS[size[len(size.rstrip("kKmMgG")):].lower()]
-    if s["max_body_bytes"] < 1024:
-        raise SettingsError(f"max_body_size: {size!r} would refuse every form (nginx takes 0 as no limit at all); "
-                            "use 1k or more, such as 1m")
-    s["wheelhouse"] = _text(need("wheelhouse"), "wheelhouse", RELATIVE_PATH,
-                            "use a folder relative to the repository, such as .cache/wheels")
-    s["app"] = _app(raw.get("app", APP_DEFAULTS), root)
+    s["provider"] = _get(raw, "provider")
+    s["boxes"] = _get_all(raw, "boxes")
+    s["paths"] = _get_all(raw, "paths")
+    s["max_body_size"] = _get(raw, "max_body_size")
+    s["max_body_bytes"] = _size_bytes(s["max_body_size"])
+    s["wheelhouse"] = _get(raw, "wheelhouse")
+    s["app"] = _app(raw, root)
     # What a copied synced folder (rsync: libvirt) leaves out: the host's own
     # state, and the app's writable folders, which are the guest's there.
     s["rsync_exclude"] = [".git/", ".venv/", ".cache/", ".vagrant/", *(f"/{f}/" for f in s["app"]["writable"])]
-    s["package_cache"] = _package_cache(raw.get("package_cache", {}))
+    s["package_cache"] = _get_all(raw, "package_cache")
     if _on_libvirt(s["provider"], root):
         # devbox's libvirt network has no way out but the host's caches
         # (provision/host/package-cache.sh): every entry point provisions through them.
@@ -454,29 +620,17 @@ def _on_libvirt(provider: str, root: Path) -> bool:
     return (root / dotfile / "machines" / FRONT / "libvirt" / "id").is_file()
 
 
-def _package_cache(value: Any) -> dict:
-    """apt and pip caching proxies, each an http(s) URL or "" (straight from the network)."""
-    cache = _mapping(value or {}, "package_cache")
-    out = {}
-    for key, example in (("apt", "http://10.0.4.1:3142"), ("pip", "http://10.0.4.1:3141/index/")):
-        url = cache.get(key) or ""
-        if url and not (isinstance(url, str) and re.fullmatch(r"https?://[\w.:\[\]-]+(/[\w./~+-]*)?", url)):
-            raise SettingsError(f"package_cache.{key}: {url!r} is not an http(s) URL; use one such as {example}, "
-                                "or leave it empty")
-        out[key] = url
-    return out
-
-
 def _override_worker(raw: dict, value: str) -> None:
     if value not in WORKERS:
         raise SettingsError(f"DEVBOX_WORKER: {value!r} is not a worker; use one of {', '.join(WORKERS)} or unset it")
     raw["worker"] = value
 
 
-def _override_number(key: str, variable: str, low: int, top: int):
+def _override_number(key: str):
     def override(raw: dict, value: str) -> None:
         if not value.isdigit():
-            raise SettingsError(f"{variable}: {value!r} is not a number; use {low} to {top} or unset it")
+            setting = SETTINGS[key]
+            raise SettingsError(f"DEVBOX_{key.upper()}: {value!r} is not a number; use {setting.range()} or unset it")
         raw[key] = int(value)
     return override
 
@@ -484,15 +638,18 @@ def _override_number(key: str, variable: str, low: int, top: int):
 # Variable -> what it does to the raw settings: $DEVBOX_WORKER for `worker`,
 # $DEVBOX_APP (a folder) for the whole `app` section with the default app
 # settings, $DEVBOX_INSTANCES for `instances`, $DEVBOX_APP_BIND for `app_bind`,
+# $DEVBOX_HOST_PORT for `host_port`,
 # $DEVBOX_NODES for `nodes`, $DEVBOX_PROVIDER for `provider`, $DEVBOX_APT_CACHE
 # and $DEVBOX_PIP_CACHE for `package_cache`.
 OVERRIDES = {
     "DEVBOX_WORKER": _override_worker,
     "DEVBOX_PROVIDER": lambda raw, value: raw.update(provider=value),
     "DEVBOX_APP": lambda raw, value: raw.update(app={"folder": value}),
-    "DEVBOX_INSTANCES": _override_number("instances", "DEVBOX_INSTANCES", 1, MAX_INSTANCES),
+    "DEVBOX_INSTANCES": _override_number("instances"),
     "DEVBOX_APP_BIND": lambda raw, value: raw.update(app_bind=value),
-    "DEVBOX_NODES": _override_number("nodes", "DEVBOX_NODES", 0, MAX_NODES),
+    # A second devbox beside the first (the test run's libvirt VM): another port.
+    "DEVBOX_HOST_PORT": _override_number("host_port"),
+    "DEVBOX_NODES": _override_number("nodes"),
     "DEVBOX_APT_CACHE": lambda raw, value: raw.update(package_cache={**(raw.get("package_cache") or {}), "apt": value}),
     "DEVBOX_PIP_CACHE": lambda raw, value: raw.update(package_cache={**(raw.get("package_cache") or {}), "pip": value}),
 }
@@ -578,6 +735,13 @@ def shell_exports(settings: dict, prefix: str = "DEVBOX_") -> str:
 
 
 def main(argv: list[str]) -> int:
+    # From SETTINGS alone: they come out even when devbox.yaml is broken.
+    if "--docs" in argv:
+        print(docs_table())
+        return 0
+    if "--schema" in argv:
+        print(json.dumps(json_schema(), indent=2, ensure_ascii=False))
+        return 0
     try:
         settings = load()
         if "--shell" in argv:

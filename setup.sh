@@ -117,7 +117,15 @@ switch() {
 
 # bring_up PROVIDER: its box, its network, the guest, and a wait for its page.
 bring_up() {
-  local provider=$1 box url state
+  local provider=$1 box url state made
+  # A Vagrant folder holds one provider's guest: Vagrant would stop only after
+  # the box was built.
+  for made in "${VAGRANT_DOTFILE_PATH:-.vagrant}"/machines/default/*/id; do
+    [[ -s $made ]] || continue
+    made=${made%/id} made=${made##*/}
+    [[ $made == "$provider" ]] || die "this folder's guest runs on $made, not $provider; remove it first with" \
+      "./setup.sh down, or give the $provider guest a Vagrant folder of its own (VAGRANT_DOTFILE_PATH=.vagrant/$provider)"
+  done
   box=$(settings "boxes.$provider")
   say "$provider box"
   provision/host/build-box.sh "$provider" "$box"

@@ -42,6 +42,19 @@ def test_a_provider_setup_cannot_run_is_one_line(args, env, expected):
                                                       "libvirt (VirtualBox and the others: vagrant up, see README)")
 
 
+def test_a_folder_whose_guest_runs_on_another_provider_is_one_line_before_any_box_is_built(tmp_path):
+    made = tmp_path / "machines" / "default" / "libvirt" / "id"
+    made.parent.mkdir(parents=True)
+    made.write_text("3f0c0e4e-0000-0000-0000-000000000000")
+    result = subprocess.run(["./setup.sh", "--provider", "lxc"], cwd=ROOT, capture_output=True, text=True,
+                            timeout=300, env={**os.environ, "VAGRANT_DOTFILE_PATH": str(tmp_path)})
+    assert result.returncode == 1
+    assert "==> lxc box" not in result.stdout
+    assert result.stderr.strip().splitlines()[-1] == (
+        "setup.sh: this folder's guest runs on libvirt, not lxc; remove it first with ./setup.sh down, or give the "
+        "lxc guest a Vagrant folder of its own (VAGRANT_DOTFILE_PATH=.vagrant/lxc)")
+
+
 def test_the_box_is_not_built_without_debians_keyring(tmp_path):
     result = subprocess.run([str(ROOT / "provision/host/build-box.sh"), "lxc", "devbox/test-never-built"], capture_output=True,
                             text=True, timeout=60, env={**os.environ, "DEBIAN_KEYRING": str(tmp_path / "none.gpg"),

@@ -1,6 +1,6 @@
 """Edit-loop latency with `fab watch` running, measured through the forwarded port, for any app.
 
-    .venv/bin/python -m bench.edit_loop [--runs 10] [--template templates/base.html]
+    .venv/bin/python -m bench.edit_loop [--runs 10] [--template templates/base.html] [--quiet 0.05]
 
 - save a .py file (the app's WSGI module, a unique comment appended) ->
   devbox's health reports the new code's version;
@@ -161,6 +161,7 @@ def main(argv=None):
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--template", help="template to edit, relative to the app folder (default: the first "
                                            "with </body>)")
+    parser.add_argument("--quiet", type=float, help="fab watch's quiet spell, in seconds (default: its own)")
     parser.add_argument("--compare-preload", action="store_true",
                         help="only the .py save, with and without the master preloading, side by side")
     args = parser.parse_args(argv)
@@ -176,7 +177,8 @@ def main(argv=None):
                       " l.id = 'devbox-bench'; l.href = url; document.head.append(l); }", css_url)
 
     css.write_text("/* devbox edit-loop probe */\n")
-    watcher = subprocess.Popen([sys.executable, "-m", "fabric", "watch"], cwd=ROOT, text=True,
+    quiet = ["--quiet", str(args.quiet)] if args.quiet is not None else []
+    watcher = subprocess.Popen([sys.executable, "-m", "fabric", "watch", *quiet], cwd=ROOT, text=True,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         if not watcher.stdout.readline().startswith("watching "):

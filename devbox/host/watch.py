@@ -35,9 +35,10 @@ from devbox.settings import base_url
 
 RELOAD, TEMPLATE, NGINX, PAGE, CSS, PROVISION = "reload", "template", "nginx", "page", "css", "provision"
 NGINX_TEMPLATE = "provision/guest/nginx/site.conf.j2"
-# Saves are a few milliseconds apart within a burst; a longer quiet spell only
-# adds to every edit's latency.
-QUIET = 0.05
+# Editors write a file in a few milliseconds (temp file, rename, chmod); a
+# longer quiet spell only adds to every edit's latency. A burst cut in two
+# costs a second reload, never a wrong one.
+QUIET = 0.025
 
 
 def classify(relative: str, settings: dict) -> str | None:

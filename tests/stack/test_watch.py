@@ -188,7 +188,7 @@ def test_a_save_during_a_reload_does_not_stall_the_watcher(add_probe, watcher, b
     lines = queue.Queue()
     threading.Thread(target=lambda: [lines.put(line) for line in watcher.stdout], daemon=True).start()
     add_probe()
-    time.sleep(0.11)  # past the 50 ms quiet spell: the first reload has begun
+    time.sleep(0.11)  # past the quiet spell (25 ms): the first reload has begun
     add_probe()
     expected = expected_version(settings)
     done = []

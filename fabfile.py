@@ -19,6 +19,7 @@ from devbox.host import guest as devbox_guest
 from devbox.host import reload as devbox_reload
 from devbox.host import sync as devbox_sync
 from devbox.host import wheels as devbox_wheels
+from devbox.host.terminal import Printable
 from devbox.host.watch import QUIET
 
 
@@ -303,13 +304,15 @@ def logs(c, follow=False, lines=20):
         # Streams interleave when followed: the journal's lines have their tag, and no header.
         commands[guest] = f"{tail} & {journal}; kill $! 2>/dev/null" if follow else f"{tail}; {header}; {journal}"
     running = []
+    # The logs hold what the app and its clients wrote: no control character of theirs reaches the terminal.
+    streams = {"out_stream": Printable(sys.stdout), "err_stream": Printable(sys.stderr)}
     for guest, command in commands.items():
         if follow and len(commands) > 1:  # every guest's stream at once
-            running.append(_guest(lambda: guests[guest]).run(command, warn=True, asynchronous=True))
+            running.append(_guest(lambda: guests[guest]).run(command, warn=True, asynchronous=True, **streams))
         else:
             if len(commands) > 1:
                 print(f"### {guest}", flush=True)
-            _guest(lambda: guests[guest]).run(command, pty=follow, warn=True)
+            _guest(lambda: guests[guest]).run(command, pty=follow, warn=True, **streams)
     for promise in running:
         promise.join()
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from devbox import settings as devbox_settings
 from devbox.host import sync
+from devbox.host.terminal import printable
 from devbox.settings import FRONT, ROOT
 
 
@@ -249,11 +250,14 @@ def health(base_url: str, timeout: float = 2.0, path: str = "/_devbox/health") -
     """
     try:
         with DIRECT.open(base_url + path, timeout=timeout) as response:
-            return json.load(response)
+            body = json.load(response)
     except urllib.error.HTTPError as exc:
-        if exc.code == 503 and exc.headers.get_content_type() == "application/json":
-            return json.load(exc)
-        raise
+        if exc.code != 503 or exc.headers.get_content_type() != "application/json":
+            raise
+        body = json.load(exc)
+    if "error" in body:  # the app's words, for a terminal
+        body["error"] = printable(str(body["error"]))
+    return body
 
 
 def health_or_none(base_url: str, path: str = "/_devbox/health") -> dict | None:

@@ -14,6 +14,7 @@ import urllib.request
 
 from devbox import appcode
 from devbox.host import guest as devbox_guest
+from devbox.host.terminal import printable
 from devbox.settings import ROOT, base_url
 
 
@@ -99,8 +100,8 @@ def reload_app(settings: dict, guests: devbox_guest.Guests, nginx: bool = False,
         for instance in batch:
             after[instance] = devbox_guest.wait_for(lambda: new_code(instance), timeout=deadline - time.monotonic())
             if not after[instance]:
-                log = guests.of_instance(instance).run(f"sudo tail -n 15 {settings['paths']['logs']}/app.log",
-                                                       hide=True, warn=True).stdout
+                log = printable(guests.of_instance(instance).run(f"sudo tail -n 15 {settings['paths']['logs']}/app.log",
+                                                                 hide=True, warn=True).stdout)
                 raise ReloadError(f"the new code did not answer within {timeout:g}s"
                                   f"{f' on instance {instance}' if len(instances) > 1 else ''}; the app log is above",
                                   log=log)

@@ -57,6 +57,16 @@ def test_code_that_fails_to_load_is_one_line_the_friendly_page_and_fab_logs_show
     assert f"devbox probe {marker} printed" in journal
 
 
+def test_an_apps_error_reaches_the_terminal_without_its_control_characters(http, add_probe):
+    # An escape sequence in the app's words would clear (or retitle, or rewrite) the developer's terminal.
+    marker = add_probe('raise RuntimeError("devbox probe {marker}\\x1b[2J\\x1b]0;owned\\x07")')
+    result = fab("reload")
+    assert result.returncode == 1
+    assert "\x1b[2J" in http.get("/_devbox/health").json()["error"]  # the app's words hold them
+    assert f"RuntimeError: devbox probe {marker}\\x1b[2J\\x1b]0;owned\\x07 (" in result.stderr, result.stderr
+    assert "\x1b" not in result.stderr + result.stdout and "\x07" not in result.stderr
+
+
 def test_no_request_fails_during_a_reload(base_url, http, add_probe):
     add_probe()
     # Whatever the app answers at / (a page, a redirect), it must answer the same throughout.

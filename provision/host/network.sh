@@ -24,6 +24,7 @@ range=${address%.*}.2,${address%.*}.199
 pidfile=/run/devbox-dnsmasq-$bridge.pid
 created=/run/devbox-bridge-$bridge.created   # only a bridge made here is deleted here
 leases=/var/lib/misc/dnsmasq.$bridge.leases
+localnet=/run/devbox-route-localnet-$bridge   # the bridge's route_localnet before devbox set it
 
 masquerade=(-s 127.0.0.0/8 -o "$bridge" -m comment --comment devbox -j MASQUERADE)
 guard=(-i "$bridge" -d 127.0.0.0/8 -m conntrack ! --ctstate ESTABLISHED,RELATED -m comment --comment devbox -j DROP)
@@ -37,6 +38,12 @@ if [[ ${1:-start} == stop ]]; then
   delete_all filter INPUT "${guard[@]}"
   [[ -f $pidfile ]] && kill "$(cat "$pidfile")" 2>/dev/null || true
   rm -f "$pidfile"
+  # A bridge that stays (lxc-net's, libvirt's) gets its own setting back: with
+  # route_localnet on, its other guests would reach the host's loopback.
+  if [[ -f $localnet ]]; then
+    [[ ! -e /proc/sys/net/ipv4/conf/$bridge ]] || sysctl -qw "net.ipv4.conf.$bridge.route_localnet=$(cat "$localnet")"
+    rm -f "$localnet"
+  fi
   if [[ -f $created ]]; then
     ip link delete "$bridge" 2>/dev/null || true
     rm -f "$created"
@@ -60,6 +67,7 @@ iptables -w -t nat -C POSTROUTING "${masquerade[@]}" 2>/dev/null || iptables -w 
 # First, and only once: taken out wherever it is, put back at the top.
 delete_all filter INPUT "${guard[@]}"
 iptables -w -t filter -I INPUT 1 "${guard[@]}"
+[[ -f $localnet ]] || sysctl -n "net.ipv4.conf.$bridge.route_localnet" > "$localnet"
 sysctl -qw "net.ipv4.conf.$bridge.route_localnet=1"
 [[ $mode == start ]] || exit 0
 

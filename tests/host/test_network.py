@@ -1,7 +1,7 @@
 """The host's side of the lxc network (provision/host/network.sh), on a bridge of
 the test's own: the guard that keeps guests off the host's loopback comes
 first whatever is already in INPUT, and only a bridge the script made is
-deleted again."""
+deleted again; one that stays gets its route_localnet back."""
 
 import subprocess
 import uuid
@@ -58,3 +58,18 @@ def test_only_a_bridge_made_here_is_deleted(bridge):
     assert run("stop", **env).returncode == 0
     assert subprocess.run(["ip", "link", "show", name], capture_output=True).returncode == 0
     assert f"-i {name} " not in iptables("-S", "INPUT").stdout  # its rules go all the same
+
+
+def test_a_bridge_that_stays_gets_its_route_localnet_back(bridge):
+    # On with the rules (the kernel forwards the host's loopback port over it);
+    # left on after stop, every other guest on someone else's bridge would reach
+    # the host's loopback services.
+    name, env = bridge
+    setting = f"/proc/sys/net/ipv4/conf/{name}/route_localnet"
+    subprocess.run(["ip", "link", "add", name, "type", "bridge"], check=True)  # somebody else's
+    assert open(setting).read().strip() == "0"
+    assert run(**env).returncode == 0
+    assert open(setting).read().strip() == "1"
+    assert run(**env).returncode == 0  # a second start keeps the value from before the first
+    assert run("stop", **env).returncode == 0
+    assert open(setting).read().strip() == "0"

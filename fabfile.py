@@ -284,14 +284,14 @@ def logs(c, follow=False, lines=20):
     """nginx's and the app's logs, and what the app printed (tracebacks too), from each guest; --follow streams them."""
     s = _settings()
     guests = _guests(s)
-    logs_dir, n = s["paths"]["logs"], int(lines)
+    n = int(lines)
     # nginx's logs on the front, each app guest's own (with nodes: 0, all on the one guest).
-    files = {devbox_settings.FRONT: ["nginx-access.log", "nginx-error.log"]}
+    files = {devbox_settings.FRONT: [f"{s['nginx_logs']}/access.log", f"{s['nginx_logs']}/error.log"]}
     for guest in dict.fromkeys(s["instance_guests"]):
-        files.setdefault(guest, []).append("app.log")
+        files.setdefault(guest, []).append(f"{s['paths']['logs']}/app.log")
     commands = {}
     for guest, names in files.items():
-        paths = " ".join(shlex.quote(f"{logs_dir}/{name}") for name in names)
+        paths = " ".join(shlex.quote(name) for name in names)
         tail = f"sudo tail -v -n {n} {'-F' if follow else ''} {paths}"  # -v: each file's name, even alone
         if guest not in s["instance_guests"]:
             commands[guest] = tail

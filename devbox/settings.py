@@ -359,7 +359,7 @@ SETTINGS = {setting.key: setting for setting in [
     Setting("paths.synced", "/vagrant", "the repository in the guest", **GUEST_PATH),
     Setting("paths.venv", "/opt/devbox/venv", "the app's venv", **GUEST_PATH),
     Setting("paths.data", "/var/lib/devbox", "the app's `DATA_DIR`", **GUEST_PATH),
-    Setting("paths.logs", "/var/log/devbox", "nginx's and the app's logs", **GUEST_PATH),
+    Setting("paths.logs", "/var/log/devbox", "the app's logs (nginx's are in `/var/log/nginx/NAME/`)", **GUEST_PATH),
     Setting("paths.config", "/etc/devbox", "secrets made when provisioning", **GUEST_PATH),
     Setting("max_clients", 2000, "WebSocket clients held open at once (gunicorn worker connections; nginx gets twice "
             "as many)", low=100),
@@ -569,6 +569,9 @@ def validate(raw: Any, root: Path = ROOT) -> dict:
     s["app_units"] = [f"{s['name']}@{i}.service" for i in range(1, s["instances"] + 1)]
     s["route_cookie"] = ROUTE_COOKIE
     s["app_socket_dir"] = f"/run/{s['name']}-app"
+    # nginx's logs: in a folder of root's, never in one the app's user may
+    # change (nginx's master reopens them as root).
+    s["nginx_logs"] = f"/var/log/nginx/{s['name']}"
     s["guests"] = _guests(s)
     pattern = (f"unix:{s['app_socket_dir']}/{{}}.sock" if s["app_bind"] == "unix" else f"127.0.0.1:{s['app_port']}")
     s["app_bind_unit"] = pattern.format("%i")  # systemd puts the instance number in

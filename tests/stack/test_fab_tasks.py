@@ -51,14 +51,15 @@ def test_status_shows_every_layer(settings, http):
         assert (f" {library} " in lines["versions"]) == (settings["worker"] == library), lines["versions"]
 
 
-def test_logs_show_the_request_just_made(http):
+def test_logs_show_the_request_just_made(http, settings):
     marker = uuid.uuid4().hex
     http.get(f"/?probe={marker}")
     result = fab("logs", "--lines", "50")
     assert result.returncode == 0, result.stderr
     assert marker in result.stdout
-    for name in ("nginx-access.log", "nginx-error.log", "app.log"):
-        assert name in result.stdout
+    for path in (f"{settings['nginx_logs']}/access.log", f"{settings['nginx_logs']}/error.log",
+                 f"{settings['paths']['logs']}/app.log"):
+        assert f"==> {path} <==" in result.stdout
 
 
 def test_a_no_op_provision_changes_nothing(http, guest, settings):

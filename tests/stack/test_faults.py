@@ -72,36 +72,36 @@ def test_a_restart_with_clients_connected_ends_in_time_without_sigkill(connect_s
 
 
 def test_logs_are_rotated_by_size_and_logging_goes_on(http, guests, settings):
-    logs, name = settings["paths"]["logs"], settings["name"]
+    name = settings["name"]
+    nginx, app = f"{settings['nginx_logs']}/access.log", f"{settings['paths']['logs']}/app-access.log"
     instance = http.get("/_devbox/health").json()["instance"]  # this client's, from now on
     # nginx's log on the front, the app's on each guest that runs it (with nodes: 0, one guest).
-    big = {FRONT: ["nginx-access.log"]}
+    big = {FRONT: [nginx]}
     for guest, _ in guests.app_guests():
-        big.setdefault(guest, []).append("app-access.log")
+        big.setdefault(guest, []).append(app)
     try:
         for guest, files in big.items():
-            guests[guest].run(" && ".join(f"sudo truncate -s 60M {logs}/{log}" for log in files), hide=True)
+            guests[guest].run(" && ".join(f"sudo truncate -s 60M {log}" for log in files), hide=True)
             guests[guest].run(f"sudo systemctl start {name}-logrotate.service", hide=True)
-            # In root's shell: the folder is not the SSH user's to list.
-            sizes = guests[guest].run(f"sudo bash -c \"stat -c '%n %s' {logs}/*.log {logs}/*.log.1\"", hide=True,
-                                      warn=True).stdout
+            # In root's shell: the folders are not the SSH user's to list.
+            sizes = guests[guest].run(f"sudo bash -c \"stat -c '%n %s' {' '.join(f'{log} {log}.1' for log in files)}\"",
+                                      hide=True, warn=True).stdout
             for log in files:
-                assert f"{logs}/{log}.1 62914560" in sizes, sizes  # the old one moved aside
+                assert f"{log}.1 62914560" in sizes, sizes  # the old one moved aside
 
         # nginx and gunicorn both write to the new files: they reopen them on USR1
         # (nginx's workers a moment after its master).
         def logged_in_new_files():
             marker = uuid.uuid4().hex
             http.get(f"/?probe={marker}")
-            found = [guests[guest].run(f"sudo grep -l {marker} {logs}/{log}", hide=True, warn=True).stdout.strip()
-                     for guest, log in ((FRONT, "nginx-access.log"),
-                                        (settings["instance_guests"][instance - 1], "app-access.log"))]
-            return found == [f"{logs}/nginx-access.log", f"{logs}/app-access.log"]
+            found = [guests[guest].run(f"sudo grep -l {marker} {log}", hide=True, warn=True).stdout.strip()
+                     for guest, log in ((FRONT, nginx), (settings["instance_guests"][instance - 1], app))]
+            return found == [nginx, app]
 
         assert wait_for(logged_in_new_files, timeout=10, interval=0.2)
     finally:
-        for guest in big:
-            guests[guest].run(f"sudo bash -c 'rm -f {logs}/*.log.1'", hide=True)
+        for guest, files in big.items():
+            guests[guest].run(f"sudo rm -f {' '.join(f'{log}.1' for log in files)}", hide=True)
 
 
 def test_a_first_nginx_site_that_fails_leaves_nothing_behind(http, guest, settings, sync):

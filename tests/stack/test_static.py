@@ -44,8 +44,8 @@ def test_static_is_served_by_nginx_not_gunicorn(http, guest, guests, settings, s
     assert response.text == "served by nginx\n"
     assert response.headers["Server"] == "nginx"
     assert response.headers["Cache-Control"] == "no-cache"
-    logs = settings["paths"]["logs"]
-    nginx_hits = guest.run(f"sudo grep -c {marker} {logs}/nginx-access.log", hide=True, warn=True).stdout.strip()
+    nginx_hits = guest.run(f"sudo grep -c {marker} {settings['nginx_logs']}/access.log", hide=True,
+                           warn=True).stdout.strip()
     assert (nginx_hits, count_in_app_logs(guests, settings, marker)) == ("1", 0)
 
 

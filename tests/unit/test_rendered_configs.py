@@ -38,6 +38,8 @@ def localize(tmp_path):
         for key in ("synced", "logs"):
             (tmp_path / key).mkdir(exist_ok=True)
             local["paths"][key] = str(tmp_path / key)
+        (tmp_path / "nginx-logs").mkdir(exist_ok=True)
+        local["nginx_logs"] = str(tmp_path / "nginx-logs")
         (tmp_path / "synced" / local["app"]["static"]["folder"]).mkdir(parents=True, exist_ok=True)
         (tmp_path / "synced" / "static").mkdir(exist_ok=True)
         return local

@@ -19,9 +19,8 @@ pylib="$(dirname "$venv")/lib"
 
 id -u "$user" >/dev/null 2>&1 || useradd --system --home-dir "$DEVBOX_PATHS_DATA" --shell /usr/sbin/nologin "$user"
 install -d -o "$user" -g "$user" -m 750 "$DEVBOX_PATHS_DATA"
-# Shared with nginx's workers (www-data): they reopen their logs themselves
-# after a rotation, and could not even enter a folder of the app's alone.
-install -d -o "$user" -g www-data -m 2770 "$DEVBOX_PATHS_LOGS"
+# The app's alone: nginx's logs are in a folder of root's (nginx/nginx.sh).
+install -d -o "$user" -g "$user" -m 750 "$DEVBOX_PATHS_LOGS"
 install -d -o root -g "$user" -m 750 "$DEVBOX_PATHS_CONFIG"
 install -d -m 755 "$pylib"
 ln -sfn "$DEVBOX_ROOT/devbox" "$pylib/devbox"

@@ -26,6 +26,9 @@ if ! grep -Eq "^\s*worker_connections $connections;" "$main" || ! grep -q "^work
   changed=true
 fi
 
+# Root's alone: nginx's master reopens its logs as root (USR1), so whoever may
+# change this folder could have it write wherever a link points.
+install -d -o root -g adm -m 755 "$DEVBOX_NGINX_LOGS"
 enabled=/etc/nginx/sites-enabled/$DEVBOX_NAME.conf
 if render nginx/site.conf.j2 "$site"; then
   changed=true

@@ -161,15 +161,6 @@ class Bench:
             loader.wait()
         return {"runs": times, "median_s": round(median(samples), 2), "max_s": round(max(samples), 2)}
 
-    def side_by_side(self, commands: dict[str, list[str]], times: int) -> dict:
-        """Each command timed ``times`` times, taking turns, so that a noisy spell hits them alike."""
-        samples = {name: [] for name in commands}
-        for _ in range(times):
-            for name, command in commands.items():
-                samples[name].append(self.timed(command, 1)["median_s"])
-        return {name: {"runs": times, "median_s": round(median(runs), 2), "max_s": round(max(runs), 2)}
-                for name, runs in samples.items()}
-
     def switch(self, **overrides: str | None) -> dict:
         """Re-provision the guest with these variables standing in for settings (DEVBOX_WORKER=...,
         as the test runner does; None: the configured value); returns the settings it then runs,
@@ -293,13 +284,11 @@ class Bench:
             samples.append(time.monotonic() - started)
         return {"runs": times, "median_s": round(median(samples), 2), "max_s": round(max(samples), 2)}
 
-    def side_by_side(self, commands: dict[str, list[str]], times: int) -> dict:
-        """Each command timed ``times`` times, taking turns, so that a noisy spell hits them alike."""
-        samples = {name: [] for name in commands}
-        for _ in range(times):
-            for name, command in commands.items():
-                samples[name].append(self.timed(command, 1)["median_s"])
-        return {name: {"runs": times, "median_s": round(median(runs), 2), "max_s": round(max(runs), 2)}
+    def timed_side_by_side(self, commands: dict[str, list[str]]) -> dict:
+        """Each command timed ``runs`` times, interleaved (:meth:`side_by_side`)."""
+        samples = self.side_by_side({name: lambda command=command: self.timed(command, 1)["median_s"]
+                                     for name, command in commands.items()})
+        return {name: {"runs": len(runs), "median_s": round(median(runs), 2), "max_s": round(max(runs), 2)}
                 for name, runs in samples.items()}
 
 
@@ -429,8 +418,8 @@ def main(argv=None):
         "reload": lambda: bench.reload_under_load(args.reloads),
         "fanout": lambda: [fanout.measure(bench.load_url, n, 20, args.post, args.field) for n in (100, 1000)],
         # What a developer runs, beside what it saves them from; interleaved.
-        "provision": lambda: bench.side_by_side({"fab": [sys.executable, "-m", "fabric", "provision"],
-                                                 "vagrant": ["vagrant", "provision"]}, args.runs),
+        "provision": lambda: bench.timed_side_by_side({"fab": [sys.executable, "-m", "fabric", "provision"],
+                                                       "vagrant": ["vagrant", "provision"]}),
         "crash": lambda: bench.crash_recovery(max(5, args.runs)),
         "workers": lambda: bench.workers(workers, args.messages, 10, (args.post, args.field)) if workers else {},
         "scaling": lambda: bench.scaling([int(n) for n in args.instances.split(",")],

@@ -311,8 +311,8 @@ SETTINGS = {setting.key: setting for setting in [
             fix="use 0 (one guest runs everything) or the number of app guests"),
     Setting("app.folder", "app", "your app's folder in the repository; gunicorn's working directory", required=False,
             pattern=RELATIVE_PATH, fix="use a folder relative to the repository, such as app"),
-    Setting("app.wsgi", "app:app", "what gunicorn loads: `module:name` or `module:factory(literal args)` (the demo: "
-            "`notifications:create_app()`)", required=False, pattern=WSGI_TARGET,
+    Setting("app.wsgi", "app:app", "what gunicorn loads: `module:name` or `module:factory(literal args)` (such as "
+            "`myapp:create_app()`)", required=False, pattern=WSGI_TARGET,
             fix="use module:name (app:app) or module:factory() (myapp:create_app()), as gunicorn takes it",
             check=_wsgi_target),
     Setting("app.requirements", "requirements.txt", "in `app.folder`; installed in the guest's venv beside the "

@@ -18,6 +18,7 @@ from devbox import settings as devbox_settings
 from devbox.host import guest as devbox_guest
 from devbox.host import reload as devbox_reload
 from devbox.host import sync as devbox_sync
+from devbox.host import tls as devbox_tls
 from devbox.host import wheels as devbox_wheels
 from devbox.host.terminal import Printable
 from devbox.host.watch import QUIET
@@ -147,8 +148,13 @@ def provision(c):
         return
     # What `vagrant provision` runs, over the SSH connection fab has already:
     # Vagrant's own start-up would double a no-op provision's time.
-    if _guest(lambda: guests.front.run(devbox_guest.provision_command(s), warn=True)).failed:
-        raise Exit("devbox: provisioning failed (above); fix it and run fab provision again", code=1)
+    try:
+        with devbox_guest.certificate_handed(guests.front, s) as extra:
+            command = devbox_guest.provision_command(s, extra=extra)
+            if _guest(lambda: guests.front.run(command, warn=True)).failed:
+                raise Exit("devbox: provisioning failed (above); fix it and run fab provision again", code=1)
+    except devbox_tls.TLSError as exc:
+        raise Exit(str(exc), code=1) from None
 
 
 @task(help={"rolling": "reload the app's instances one after another, each confirmed first (default: all at once)"})

@@ -66,6 +66,10 @@ TAKEN_NAMES = {"root", "daemon", "bin", "sys", "sync", "games", "man", "lp", "ma
 TAKEN_PORTS = {22: "SSH", 6379: "Redis"}
 # The names a browser on this machine uses for the devbox; allowed_hosts adds more.
 LOCAL_NAMES = ("localhost", "127.0.0.1", "[::1]")
+# The guest's certificate and key as the host makes them (devbox/host/tls.py).
+TLS_LEAF = ROOT / ".vagrant" / "devbox-tls" / "site.pem"
+# Where nginx finds RFC 7919's ffdhe2048 group (provision/guest/nginx/ffdhe2048.pem).
+TLS_DHPARAM = "/etc/nginx/ffdhe2048.pem"
 HOST_NAME = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\]"
 # Folders whose code the host runs, often as root: never writable by the guest.
 HOST_CODE = ("devbox", "provision", "tests", "bench", "requirements", ".ci", ".venv", ".git")
@@ -294,6 +298,14 @@ SETTINGS = {setting.key: setting for setting in [
             "included", **PORT),
     Setting("guest_port", 5000, "nginx inside the guest (not 22 or 6379: SSH and Redis have those)", **PORT,
             check=_free_port),
+    Setting("tls", True, "`true`: nginx serves the app over HTTPS too, on `https_host_port`, with HTTP/2 for pages "
+            "and `wss` for Socket.IO, from a certificate of the host's own local CA (mkcert), which the host trusts "
+            "([HTTPS](https.md)); plain HTTP on `host_port` stays", required=False,
+            fix="set it to true or false"),
+    Setting("https_host_port", 8443, "the HTTPS port the browser uses, forwarded like `host_port`", required=False,
+            **PORT),
+    Setting("https_guest_port", 5443, "nginx's HTTPS port inside the guest; not `guest_port` or `app_port`",
+            required=False, **PORT, check=_free_port),
     Setting("instances", 1, "app instances: each a gunicorn with one worker (`NAME@N.service`, a systemd template "
             "unit); nginx balances across them, sticky by a cookie ([instances](instances.md))", required=False,
             low=1, high=MAX_INSTANCES, fix="use 1, or one per core for production's topology"),
@@ -556,7 +568,7 @@ def validate(raw: Any, root: Path = ROOT) -> dict:
         raise SettingsError("devbox.yaml: missing or not a mapping; see the comments in devbox.yaml")
     check_keys(raw)
     s = {key: _get(raw, key) for key in ("name", "lan", "host_ip", "allowed_hosts", "host_port", "guest_port",
-                                          "app_port")}
+                                          "app_port", "tls", "https_host_port", "https_guest_port")}
     if not ipaddress.ip_address(s["host_ip"]).is_loopback and not s["lan"]:
         raise SettingsError(f"host_ip: {s['host_ip']} serves the devbox beyond this machine; use 127.0.0.1, or set "
                             "lan: true if that is what you want (and name it in allowed_hosts)")
@@ -564,6 +576,10 @@ def validate(raw: Any, root: Path = ROOT) -> dict:
     s["allowed_hosts"] = [*LOCAL_NAMES, *(name.lower() for name in s["allowed_hosts"] if name.lower() not in LOCAL_NAMES)]
     if s["guest_port"] == s["app_port"]:
         raise SettingsError("app_port: equals guest_port; nginx and gunicorn need different ports")
+    if s["https_guest_port"] in (s["guest_port"], s["app_port"]):
+        raise SettingsError("https_guest_port: equals guest_port or app_port; use a port of its own, such as 5443")
+    if s["https_host_port"] == s["host_port"]:
+        raise SettingsError("https_host_port: equals host_port; HTTP and HTTPS need a host port each, such as 8443")
     s["instances"], s["app_bind"], s["nodes"] = _instances(raw)
     # The app unit is a template: one gunicorn per instance, each with one worker.
     s["app_units"] = [f"{s['name']}@{i}.service" for i in range(1, s["instances"] + 1)]
@@ -596,6 +612,9 @@ def validate(raw: Any, root: Path = ROOT) -> dict:
     s["provider"] = _get(raw, "provider")
     s["boxes"] = _get_all(raw, "boxes")
     s["paths"] = _get_all(raw, "paths")
+    # The certificate and key the host made for the guest: root's alone there (nginx's master reads them).
+    s["tls_file"] = f"{s['paths']['config']}/tls/site.pem"
+    s["tls_dhparam"] = TLS_DHPARAM
     s["max_body_size"] = _get(raw, "max_body_size")
     s["max_body_bytes"] = _size_bytes(s["max_body_size"])
     s["wheelhouse"] = _get(raw, "wheelhouse")
@@ -641,7 +660,7 @@ def _override_number(key: str):
 # Variable -> what it does to the raw settings: $DEVBOX_WORKER for `worker`,
 # $DEVBOX_APP (a folder) for the whole `app` section with the default app
 # settings, $DEVBOX_INSTANCES for `instances`, $DEVBOX_APP_BIND for `app_bind`,
-# $DEVBOX_HOST_PORT for `host_port`,
+# $DEVBOX_HOST_PORT for `host_port`, $DEVBOX_HTTPS_HOST_PORT for `https_host_port`,
 # $DEVBOX_NODES for `nodes`, $DEVBOX_PROVIDER for `provider`, $DEVBOX_APT_CACHE
 # and $DEVBOX_PIP_CACHE for `package_cache`.
 OVERRIDES = {
@@ -652,6 +671,7 @@ OVERRIDES = {
     "DEVBOX_APP_BIND": lambda raw, value: raw.update(app_bind=value),
     # A second devbox beside the first (the test run's libvirt VM): another port.
     "DEVBOX_HOST_PORT": _override_number("host_port"),
+    "DEVBOX_HTTPS_HOST_PORT": _override_number("https_host_port"),
     "DEVBOX_NODES": _override_number("nodes"),
     "DEVBOX_APT_CACHE": lambda raw, value: raw.update(package_cache={**(raw.get("package_cache") or {}), "apt": value}),
     "DEVBOX_PIP_CACHE": lambda raw, value: raw.update(package_cache={**(raw.get("package_cache") or {}), "pip": value}),
@@ -702,8 +722,11 @@ def provisioner_env(settings: dict, guest: str) -> dict[str, str]:
     return {**env, **overrides()}
 
 
-def base_url(settings: dict) -> str:
-    """Where the browser reaches the devbox: http://localhost:<host_port>."""
+def base_url(settings: dict, scheme: str = "http") -> str:
+    """Where the browser reaches the devbox: http://localhost:<host_port>, or
+    https://localhost:<https_host_port>."""
+    if scheme == "https":
+        return f"https://localhost:{settings['https_host_port']}"
     return f"http://localhost:{settings['host_port']}"
 
 
@@ -751,7 +774,7 @@ def main(argv: list[str]) -> int:
             print(shell_exports(settings))
         if "--json" in argv:
             # The Vagrantfile runs the guest's provisioner with this environment.
-            print(json.dumps({**settings, "provisioner_env": provisioner_env(settings, FRONT)}))
+            print(json.dumps({**settings, "provisioner_env": provisioner_env(settings, FRONT), "tls_leaf": str(TLS_LEAF)}))
         for key in (k for k in argv if not k.startswith("--")):
             print(lookup(settings, key))
     except SettingsError as exc:

@@ -6,6 +6,7 @@ module work with no guest and no Vagrant installed.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -18,7 +19,7 @@ import urllib.request
 from pathlib import Path
 
 from devbox import settings as devbox_settings
-from devbox.host import sync
+from devbox.host import sync, tls
 from devbox.host.terminal import printable
 from devbox.settings import FRONT, ROOT
 
@@ -209,12 +210,29 @@ class Guests:
             conn.close()
 
 
-def provision_command(settings: dict, *steps: str, guest: str = FRONT) -> str:
+def provision_command(settings: dict, *steps: str, guest: str = FRONT, extra: dict | None = None) -> str:
     """The command that runs provisioning steps in a guest, as root, as Vagrant does."""
     root = settings["paths"]["synced"]
-    env = devbox_settings.provisioner_env(settings, guest)
+    env = {**devbox_settings.provisioner_env(settings, guest), **(extra or {})}
     assignments = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
     return f"sudo {assignments} bash {shlex.quote(root + '/provision/guest/provision.sh')} {' '.join(steps)}"
+
+
+@contextlib.contextmanager
+def certificate_handed(conn, settings: dict):
+    """With tls, the host's certificate for the guest (made or renewed first)
+    uploaded into a folder of the SSH user's alone, as the provisioner's
+    DEVBOX_TLS_UPLOAD, which moves it to root's; the folder goes after."""
+    if not settings["tls"]:
+        yield {}
+        return
+    leaf = tls.leaf(settings)
+    folder = conn.run("mktemp -d", hide=True).stdout.strip()
+    try:
+        conn.put(str(leaf), f"{folder}/site.pem")
+        yield {"DEVBOX_TLS_UPLOAD": f"{folder}/site.pem"}
+    finally:
+        conn.run(f"rm -rf {shlex.quote(folder)}", hide=True, warn=True)
 
 
 def wait_for(predicate, timeout: float = 10.0, interval: float = 0.02):

@@ -2,6 +2,7 @@
 the real nginx binary, and moved entirely by a change in devbox.yaml."""
 
 import copy
+import os
 import shutil
 import subprocess
 
@@ -9,6 +10,7 @@ import pytest
 
 from devbox import settings as devbox_settings
 from devbox.guest.render import render
+from devbox.settings import ROOT
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 INJECTION = "sub_filter '</head>' '<script src=\"/_devbox/refresh.js\" defer></script></head>';"
@@ -29,12 +31,24 @@ def nginx_check(tmp_path):
     return check
 
 
+@pytest.fixture(scope="session")
+def leaf(tmp_path_factory):
+    """A certificate and key for localhost in one PEM file, from a CA of this run's own."""
+    folder = tmp_path_factory.mktemp("tls")
+    subprocess.run(["mkcert", "-cert-file", folder / "cert.pem", "-key-file", folder / "key.pem", "localhost"],
+                   env={**os.environ, "CAROOT": str(folder / "ca")}, check=True, capture_output=True)
+    (folder / "site.pem").write_bytes((folder / "cert.pem").read_bytes() + (folder / "key.pem").read_bytes())
+    return folder / "site.pem"
+
+
 @pytest.fixture
-def localize(tmp_path):
+def localize(tmp_path, leaf):
     """Factory: settings with guest paths pointed into tmp_path, so nginx -t can open them on the host."""
 
     def localize(settings):
         local = copy.deepcopy(settings)
+        local["tls_file"] = str(leaf)
+        local["tls_dhparam"] = str(ROOT / "provision/guest/nginx/ffdhe2048.pem")
         for key in ("synced", "logs"):
             (tmp_path / key).mkdir(exist_ok=True)
             local["paths"][key] = str(tmp_path / key)
@@ -103,7 +117,7 @@ def test_the_app_settings_move_the_static_folder_and_the_app(nginx_check, local_
 def test_only_the_devbox_names_reach_the_app(nginx_check, local_settings):
     local_settings["allowed_hosts"] = ["localhost", "127.0.0.1", "[::1]", "devbox.lan"]
     site = render("nginx/site.conf.j2", local_settings)
-    assert '"~*^(localhost|127\\.0\\.0\\.1|\\[::1\\]|devbox\\.lan):(8001|5000)$" 1;' in site
+    assert '"~*^(localhost|127\\.0\\.0\\.1|\\[::1\\]|devbox\\.lan):(8001|5000|8443|5443)$" 1;' in site
     assert "if ($devbox_refuse_host) {\n        return 421;" in site
     for header in ("X-Forwarded-Host", "X-Forwarded-Port", "X-Forwarded-Prefix", "Forwarded"):
         assert f'proxy_set_header {header} "";' in site  # cleared: never a client's

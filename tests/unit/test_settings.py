@@ -143,7 +143,9 @@ def test_json_is_what_the_vagrantfile_reads(capsys, monkeypatch):
     # With the overrides set here, which the Vagrantfile hands to the guest's provisioner.
     assert json.loads(capsys.readouterr().out) == {
         **devbox_settings.load(),
-        "provisioner_env": {"DEVBOX_ROOT": "/vagrant", "DEVBOX_GUEST": "default", "DEVBOX_INSTANCES": "2"}}
+        "provisioner_env": {"DEVBOX_ROOT": "/vagrant", "DEVBOX_GUEST": "default", "DEVBOX_INSTANCES": "2"},
+        # Where the host keeps the guest's certificate, which Vagrant uploads.
+        "tls_leaf": str(devbox_settings.ROOT / ".vagrant" / "devbox-tls" / "site.pem")}
 
 
 def test_instances_name_their_units_and_sockets(raw, monkeypatch):

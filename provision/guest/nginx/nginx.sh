@@ -29,6 +29,25 @@ fi
 # Root's alone: nginx's master reopens its logs as root (USR1), so whoever may
 # change this folder could have it write wherever a link points.
 install -d -o root -g adm -m 755 "$DEVBOX_NGINX_LOGS"
+if [[ $DEVBOX_TLS == true ]]; then
+  # The certificate and key the host made (devbox/host/tls.py), which Vagrant or
+  # fab uploaded for this run: root's alone from here on, the upload removed.
+  install -d -o root -g root -m 700 "$(dirname "$DEVBOX_TLS_FILE")"
+  if [[ -n ${DEVBOX_TLS_UPLOAD:-} ]]; then
+    [[ -f $DEVBOX_TLS_UPLOAD ]] || die "the host's certificate did not arrive ($DEVBOX_TLS_UPLOAD); run vagrant provision again"
+    if ! cmp -s "$DEVBOX_TLS_UPLOAD" "$DEVBOX_TLS_FILE"; then
+      install -o root -g root -m 600 "$DEVBOX_TLS_UPLOAD" "$DEVBOX_TLS_FILE"
+      changed=true
+    fi
+    rm -f "$DEVBOX_TLS_UPLOAD"
+  fi
+  [[ -s $DEVBOX_TLS_FILE ]] \
+    || die "no certificate for HTTPS in the guest ($DEVBOX_TLS_FILE); fab provision brings the host's (or set tls: false)"
+  if ! cmp -s "$DEVBOX_ROOT/provision/guest/nginx/ffdhe2048.pem" "$DEVBOX_TLS_DHPARAM"; then
+    install -m 644 "$DEVBOX_ROOT/provision/guest/nginx/ffdhe2048.pem" "$DEVBOX_TLS_DHPARAM"
+    changed=true
+  fi
+fi
 enabled=/etc/nginx/sites-enabled/$DEVBOX_NAME.conf
 if render nginx/site.conf.j2 "$site"; then
   changed=true

@@ -273,6 +273,14 @@ def status(c):
         print(f"  {unit} {active}{f' on {guest}' if s['nodes'] else ''}, on {bind}: {answer}")
     print(f"nginx     {nginx}, {run('/usr/sbin/nginx -v 2>&1')} on guest port {s['guest_port']} "
           f"<- {s['host_ip']}:{s['host_port']}")
+    if s["tls"]:
+        try:
+            https = f"certificate {devbox_tls.describe(devbox_tls.served(s))}, trusted by this host"
+        except devbox_tls.TLSError as exc:
+            https = str(exc).removeprefix("devbox: ")
+        print(f"https     guest port {s['https_guest_port']} <- {s['host_ip']}:{s['https_host_port']}: {https}")
+    else:
+        print("https     off (tls: false)")
     print(f"refresh   {refresh if s['dev_mode'] else 'off (dev_mode: false)'}")
     # systemd says active for a hung one too
     answers = run(f"sudo timeout 2 bash {root}/provision/guest/redis/cli.sh ping 2>/dev/null") == "PONG"

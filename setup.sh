@@ -9,6 +9,8 @@
 #                          (ARGS: only pytest ARGS, no other pass); with
 #                          libvirt: the suite through 8001 on the VM only
 #   ./setup.sh down        destroy the guests and take the host networks down
+#                          (the local CA for HTTPS stays, trusted: it says so)
+#   ./setup.sh untrust     take the local CA out of the host's trust stores
 # P: lxc (a container) or libvirt (a VM; here under software emulation,
 # provisioned online through the host's package caches); default: devbox.yaml's
 # provider, else lxc.
@@ -59,9 +61,14 @@ if [[ $command == down ]]; then
   provision/host/forward.sh clear
   provision/host/network.sh stop
   ! command -v virsh >/dev/null || provision/host/libvirt.sh stop "$(.venv/bin/python -m devbox.settings libvirt_network.name)"
+  ! command -v mkcert >/dev/null || echo "HTTPS: $(provision/host/ca.sh status)"
   exit 0
 fi
-[[ $command == up || $command == test ]] || die "unknown command '$command'; use: ./setup.sh [--provider lxc|libvirt] [up|test|down]"
+if [[ $command == untrust ]]; then
+  exec provision/host/ca.sh untrust
+fi
+[[ $command == up || $command == test ]] \
+  || die "unknown command '$command'; use: ./setup.sh [--provider lxc|libvirt] [up|test|down|untrust]"
 
 say "host packages"
 provision/host/packages.sh   # what every provider needs; the provider's own below
@@ -84,6 +91,12 @@ pip_install requirements/host.txt
 settings >/dev/null || exit 2   # the loader has said what is wrong, in one line
 pip_install requirements/host.txt "$(settings app.requirements)"
 echo "ok"
+
+if [[ $(settings tls) == True ]]; then
+  say "local CA for HTTPS (trusted by this host and its browsers)"
+  provision/host/ca.sh trust
+  provision/host/ca.sh status
+fi
 
 if [[ -z $provider ]]; then
   provider=$(settings provider)
@@ -158,6 +171,11 @@ bring_up() {
   done
   curl --noproxy "*" -fsS --max-time 2 "$url/_devbox/health" >/dev/null \
     || die "$url does not answer or the app failed to load; see 'vagrant ssh -c \"journalctl -u $(settings name)@1 -n 50\"'"
+  if [[ $(settings tls) == True ]]; then
+    # Trusted through the system store, as a browser on this host would.
+    url="$url and https://localhost:$(settings https_host_port)"
+    "$py" -m devbox.host.tls status >/dev/null || exit 1  # it said why, in one line
+  fi
   end_stage
   printf '\n==> devbox is up: %s\n' "$url"
 }

@@ -22,6 +22,7 @@ pytest_plugins = ["devbox.host.pytest_plugin"]
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "devbox: one of devbox's own tests (set on every test of its suites)")
+    config.addinivalue_line("markers", "both_schemes: run through HTTP's host port and, with tls, HTTPS's")
 
 
 def pytest_collection_modifyitems(items):
@@ -84,11 +85,11 @@ def sync(guests):
 
 @pytest.fixture
 def open_page(new_context, settings):
-    """Factory: a page in a fresh context (own cookies) on the devbox at ``path``,
-    with its script errors collected; in development mode it returns once
-    devbox's refresh client listens."""
-    def open_page(path="/"):
-        page = new_context().new_page()
+    """Factory: a page in a fresh context (own cookies) on the devbox at ``path``
+    (over HTTPS with ``base_url=https_url``), with its script errors collected;
+    in development mode it returns once devbox's refresh client listens."""
+    def open_page(path="/", **context_args):
+        page = new_context(**context_args).new_page()
         page.goto(path)
         if settings["dev_mode"]:
             page.wait_for_function("window.devboxRefresh && window.devboxRefresh.connected", timeout=10_000)

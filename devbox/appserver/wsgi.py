@@ -151,7 +151,10 @@ class Devbox:
             return self.respond(start_response, "405 Method Not Allowed", b'{"error": "use GET"}',
                                 extra=[("Allow", "GET, HEAD")])
         status = "503 Service Unavailable" if self.error else "200 OK"
-        body = json.dumps(self.health()).encode()
+        # This request as the app sees it behind nginx: its scheme decides
+        # request.is_secure, Secure cookies and external URLs.
+        seen = {"scheme": environ.get("wsgi.url_scheme"), "host": environ.get("HTTP_HOST")}
+        body = json.dumps({**self.health(), "request": seen}).encode()
         if environ["REQUEST_METHOD"] == "HEAD":
             body = b""
         return self.respond(start_response, status, body)

@@ -84,9 +84,28 @@ def devbox_guests(devbox_settings):
 
 
 @pytest.fixture(scope="session")
-def base_url(devbox_guests, devbox_settings):
-    """``http://localhost:<host_port>``: where the browser reaches the devbox."""
-    return devbox_settings_module.base_url(devbox_settings)
+def base_url(request, devbox_guests, devbox_settings):
+    """``http://localhost:<host_port>``: where the browser reaches the devbox.
+    Parametrized indirectly with ``"https"``, ``https://localhost:<https_host_port>``."""
+    return devbox_settings_module.base_url(devbox_settings, getattr(request, "param", "http"))
+
+
+@pytest.fixture(scope="session")
+def https_url(devbox_guests, devbox_settings):
+    """``https://localhost:<https_host_port>``: the devbox over HTTPS (``tls: true``)."""
+    if not devbox_settings["tls"]:
+        pytest.fail("tls: false in devbox.yaml: the devbox serves no HTTPS; set tls: true and run fab provision")
+    return devbox_settings_module.base_url(devbox_settings, "https")
+
+
+def verify(url: str):
+    """What a client checks the devbox's certificate against: the host's local CA
+    (its root certificate's path) for an https URL."""
+    if not url.startswith("https"):
+        return True
+    from devbox.host import tls
+
+    return str(tls.ca_root() / "rootCA.pem")
 
 
 @pytest.fixture
@@ -103,6 +122,7 @@ def http(base_url):
 
     with Session() as session:
         session.trust_env = False  # an http_proxy must not stand between the host and its own port
+        session.verify = verify(base_url)
         yield session
 
 
@@ -183,8 +203,12 @@ def socketio_client(base_url):
         options = {"url": base_url, "transports": list(transports), "wait_timeout": 10,
                    **{k: kwargs.pop(k) for k in list(kwargs) if k in connect_options}}
         # An Origin set through headers= is sent twice (websocket-client adds its
-        # own) and always refused, so it goes as a websocket option.
-        client = socketio.Client(**{"reconnection": False, "websocket_extra_options": {"origin": base_url}, **kwargs})
+        # own) and always refused, so it goes as a websocket option. Over
+        # HTTPS the session's CA goes to the WebSocket too.
+        session = requests.Session()
+        session.trust_env, session.verify = False, verify(base_url)
+        client = socketio.Client(**{"reconnection": False, "websocket_extra_options": {"origin": base_url},
+                                    "http_session": session, **kwargs})
         clients.append(client)
         client.connect(**options)
         return client

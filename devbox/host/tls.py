@@ -130,9 +130,12 @@ def served(settings: dict, timeout: float = 3.0) -> x509.Certificate:
                        "guest") from None
 
 
-def describe(cert: x509.Certificate) -> str:
-    """Names and expiry, for fab status."""
-    return f"for {', '.join(covered(cert))}, until {cert.not_valid_after_utc:%Y-%m-%d}"
+def describe(cert: x509.Certificate, now: datetime.datetime | None = None) -> str:
+    """Names and expiry, for fab status; and the fix when the end is near."""
+    text = f"for {', '.join(covered(cert))}, until {cert.not_valid_after_utc:%Y-%m-%d}"
+    if cert.not_valid_after_utc - (now or datetime.datetime.now(datetime.timezone.utc)) < RENEW_BEFORE:
+        text += " (soon: fab provision renews it)"
+    return text
 
 
 def main(argv: list[str]) -> int:

@@ -14,6 +14,8 @@ import uuid
 import pytest
 import websocket
 
+from devbox import settings as devbox_settings
+from devbox.host.pytest_plugin import verify
 from devbox.settings import ROOT
 
 
@@ -43,10 +45,21 @@ def add_probe(edit, app_module):
     return add
 
 
+def pytest_generate_tests(metafunc):
+    """Tests marked ``both_schemes`` run through HTTP's host port and, with tls,
+    through HTTPS's: their ``base_url`` (and all that uses it) is each in turn."""
+    if metafunc.definition.get_closest_marker("both_schemes") and "base_url" in metafunc.fixturenames:
+        schemes = ["http", "https"] if devbox_settings.load()["tls"] else ["http"]
+        metafunc.parametrize("base_url", schemes, indirect=True, scope="session")
+
+
 def engineio_socket(base_url, origin=None, header=None):
-    """A raw WebSocket speaking Engine.IO v4 / Socket.IO v5, already joined to '/'."""
+    """A raw WebSocket speaking Engine.IO v4 / Socket.IO v5, already joined to '/'
+    (wss for an https URL, checked against the host's local CA)."""
+    ca = verify(base_url)
     ws = websocket.create_connection(base_url.replace("http", "ws", 1) + "/socket.io/?EIO=4&transport=websocket",
-                                     origin=origin or base_url, timeout=5, header=header)
+                                     origin=origin or base_url, timeout=5, header=header,
+                                     sslopt={"ca_certs": ca} if isinstance(ca, str) else None)
     assert ws.recv().startswith("0{")          # Engine.IO open
     ws.send("40")                              # Socket.IO connect to "/"
     assert ws.recv().startswith("40{")

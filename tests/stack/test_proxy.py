@@ -11,6 +11,8 @@ import pytest
 from devbox.host.reload import expected_version
 from tests.helpers import count_in_app_logs, main_pid
 
+pytestmark = pytest.mark.both_schemes
+
 
 def test_devbox_health_names_the_app_and_the_code_it_runs(http, settings):
     response = http.get("/_devbox/health")
@@ -21,6 +23,16 @@ def test_devbox_health_names_the_app_and_the_code_it_runs(http, settings):
     assert health["app"] == settings["app"]["wsgi"]
     assert health["worker"] == settings["worker"]
     assert health["version"] == expected_version(settings)  # the host's files, hashed as the guest does
+
+
+def test_the_app_sees_the_scheme_and_host_the_browser_used(http, base_url):
+    # gunicorn takes X-Forwarded-Proto from nginx alone: over HTTPS the app's
+    # request is secure (Secure cookies, https external URLs), over HTTP not.
+    seen = http.get("/_devbox/health").json()["request"]
+    assert seen == {"scheme": base_url.split("://")[0], "host": base_url.split("://")[1]}
+    # What a client sends is not what the app sees.
+    forged = http.get("/_devbox/health", headers={"X-Forwarded-Proto": "https" if "http:" in base_url else "http"})
+    assert forged.json()["request"] == seen
 
 
 def test_the_app_answers_through_nginx(http, guests, settings):

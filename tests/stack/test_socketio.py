@@ -7,7 +7,10 @@ import pytest
 import requests
 import websocket
 
+from devbox.host.pytest_plugin import verify
 from tests.stack.conftest import engineio_socket, round_trip
+
+pytestmark = pytest.mark.both_schemes
 
 
 def test_a_websocket_upgrade_goes_through_nginx(connect_socket):
@@ -17,6 +20,7 @@ def test_a_websocket_upgrade_goes_through_nginx(connect_socket):
 
 def test_long_polling_goes_through_nginx(base_url):
     with requests.Session() as session:
+        session.verify = verify(base_url)
         opened = session.get(f"{base_url}/socket.io/?EIO=4&transport=polling", timeout=5)
         assert opened.status_code == 200 and opened.text.startswith("0{")
         sid = opened.text.split('"sid":"', 1)[1].split('"', 1)[0]
@@ -26,16 +30,19 @@ def test_long_polling_goes_through_nginx(base_url):
 
 
 @pytest.mark.parametrize("host", ["localhost", "127.0.0.1"])
-def test_the_browser_origin_is_accepted_on_either_host_name(connect_socket, settings, host):
-    url = f"http://{host}:{settings['host_port']}"
+def test_the_browser_origin_is_accepted_on_either_host_name(base_url, host):
+    url = base_url.replace("localhost", host)
     ws = engineio_socket(url, origin=url)
     ws.close()
 
 
-@pytest.mark.parametrize("origin", ["http://evil.example", "http://localhost:{guest_port}", "null"])
+@pytest.mark.parametrize("origin", ["{scheme}://evil.example", "{scheme}://localhost:{guest_port}", "null",
+                                    "{other_scheme}://localhost:{port}"])
 def test_foreign_origins_are_refused(base_url, settings, origin):
+    scheme, port = base_url.split("://")[0], base_url.rsplit(":", 1)[1]
+    other_scheme = "https" if scheme == "http" else "http"
     with pytest.raises(websocket.WebSocketBadStatusException) as refused:
-        engineio_socket(base_url, origin=origin.format(**settings))
+        engineio_socket(base_url, origin=origin.format(scheme=scheme, other_scheme=other_scheme, port=port, **settings))
     assert refused.value.status_code == 400
 
 

@@ -8,6 +8,8 @@ import pytest
 from devbox.settings import ROOT
 from tests.helpers import count_in_app_logs
 
+pytestmark = pytest.mark.both_schemes
+
 
 @pytest.fixture
 def static(settings):

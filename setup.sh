@@ -218,7 +218,8 @@ if [[ $command == test ]]; then
     # lowest priority (libvirtd's qemu inherits it): the lxc passes keep their
     # timings, and the VM takes what CPU they leave.
     say "libvirt VM: brought up in the background (.cache/libvirt.log)"
-    vm_env=(VAGRANT_DOTFILE_PATH="$vm_dotfile" DEVBOX_PROVIDER=libvirt DEVBOX_HOST_PORT=$(($(settings host_port) + 1)))
+    vm_env=(VAGRANT_DOTFILE_PATH="$vm_dotfile" DEVBOX_PROVIDER=libvirt DEVBOX_HOST_PORT=$(($(settings host_port) + 1))
+            DEVBOX_HTTPS_HOST_PORT=$(($(settings https_host_port) + 1)))
     (
       renice -n 19 -p $BASHPID $(pgrep -x libvirtd) >/dev/null
       export "${vm_env[@]}"

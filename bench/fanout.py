@@ -33,14 +33,16 @@ import requests
 import websocket
 
 from devbox import settings as devbox_settings
+from devbox.host import tls
 
 
 def open_clients(base_url: str, count: int) -> list[websocket.WebSocket]:
     """``count`` WebSockets that have joined Socket.IO's default namespace."""
     url = base_url.replace("http", "ws", 1) + "/socket.io/?EIO=4&transport=websocket"
+    ca = tls.client_ca(base_url) if base_url.startswith("https") else None
     clients = []
     for _ in range(count):
-        ws = websocket.create_connection(url, origin=base_url, timeout=10)
+        ws = websocket.create_connection(url, origin=base_url, timeout=10, sslopt={"ca_certs": ca} if ca else None)
         assert ws.recv().startswith("0{")
         ws.send("40")
         assert ws.recv().startswith("40")
@@ -131,6 +133,7 @@ def measure(base_url: str, count: int, rounds: int, post: str = POST, field: str
                 raise SystemExit("bench.fanout: a generator process did not connect its clients")
         samples, busy = [], []
         with requests.Session() as session:
+            session.verify = tls.client_ca(base_url)
             for n in range(rounds + 1):  # the first round warms up
                 token = f"fan-out {uuid.uuid4().hex[:12]}"
                 for pipe in pipes:

@@ -23,18 +23,23 @@ and stays on loopback or inside the guest.
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import re
 import resource
+import shlex
+import ssl
 import statistics
 import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 
 from bench import fanout
 from devbox.host import guest as devbox_guest
+from devbox.host import tls
 from devbox import settings as devbox_settings
 from devbox.settings import ROOT
 
@@ -53,12 +58,33 @@ def parse_wrk(text: str) -> dict:
             "socket_errors": sum(map(int, errors.groups())) if errors else 0}
 
 
-def wrk_command(url: str, duration: int) -> str:
-    return f"wrk --threads 2 --connections {CONNECTIONS} --duration {duration}s {url}"
+def wrk_command(url: str, duration: int, close: bool = False) -> str:
+    """wrk's command; ``close``: a new connection (a new TLS handshake over HTTPS) for every request."""
+    header = '--header "Connection: close" ' if close else ""
+    return f"wrk --threads 2 --connections {CONNECTIONS} --duration {duration}s {header}{url}"
 
 
 def median(values):
     return statistics.median(values)
+
+
+def new_connection_ms(url: str, count: int) -> float:
+    """Median milliseconds of a new connection's first answer: TCP connect, the TLS
+    handshake over HTTPS (checked against the host's trust store), one GET."""
+    parts = urllib.parse.urlsplit(url)
+    context = ssl.create_default_context(cafile=tls.client_ca(url)) if parts.scheme == "https" else None
+    samples = []
+    for _ in range(count):
+        started = time.perf_counter()
+        if context:
+            conn = http.client.HTTPSConnection(parts.hostname, parts.port, timeout=10, context=context)
+        else:
+            conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+        conn.request("GET", parts.path, headers={"Connection": "close"})
+        conn.getresponse().read()
+        samples.append(time.perf_counter() - started)
+        conn.close()
+    return round(median(samples) * 1000, 3)
 
 
 class Bench:
@@ -72,8 +98,8 @@ class Bench:
         self.guest = devbox_guest.connection()
         self.guest.config.run.in_stream = False
 
-    def on_host(self, path: str) -> dict:
-        result = subprocess.run(wrk_command(self.load_url + path, self.duration).split(),
+    def on_host(self, path: str, base: str | None = None, close: bool = False) -> dict:
+        result = subprocess.run(shlex.split(wrk_command((base or self.load_url) + path, self.duration, close)),
                                 capture_output=True, text=True, check=True)
         return parse_wrk(result.stdout)
 
@@ -182,9 +208,29 @@ class Bench:
                              "see fab logs")
         return settings
 
-    def rtt_via_host(self, count: int) -> dict:
-        return json.loads(subprocess.run([sys.executable, "-m", "bench.rtt", self.base_url, "--count", str(count)],
-                                         cwd=ROOT, capture_output=True, text=True, check=True).stdout)
+    def rtt_via_host(self, count: int, base: str | None = None) -> dict:
+        return json.loads(subprocess.run([sys.executable, "-m", "bench.rtt", base or self.base_url, "--count",
+                                          str(count)], cwd=ROOT, capture_output=True, text=True, check=True).stdout)
+
+    def schemes(self, messages: int, rounds: int, form: tuple[str, str], connections: int = 200) -> dict:
+        """HTTPS against HTTP through their host ports, interleaved run by run: static
+        with and without keep-alive, dynamic, round trip, broadcast to 1000 clients,
+        and what a new connection costs (connect, handshake, one static request)."""
+        static = self.s["app"]["static"]["url"] + STATIC_PROBE
+        bases = {"http": self.load_url, "https": f"https://{self.s['host_ip']}:{self.s['https_host_port']}"}
+
+        def figures(base):
+            rtt = self.rtt_via_host(messages, base)
+            return {"static_rps": self.on_host(static, base)["rps"],
+                    "static_new_connections_rps": self.on_host(static, base, close=True)["rps"],
+                    "dynamic_rps": self.on_host("/", base)["rps"],
+                    "rtt_median_ms": rtt["median_ms"], "rtt_p99_ms": rtt["p99_ms"],
+                    "fanout_1000_median_ms": fanout.measure(base, 1000, rounds, *form)["median_ms"],
+                    "new_connection_ms": new_connection_ms(base + static, connections)}
+
+        samples = self.side_by_side({scheme: (lambda base=base: figures(base)) for scheme, base in bases.items()})
+        return {scheme: {key: round(median([run[key] for run in runs]), 3) for key in runs[0]}
+                for scheme, runs in samples.items()}
 
     def workers(self, workers: list[str], messages: int, rounds: int, form: tuple[str, str]) -> dict:
         """Dynamic page, RTT and fan-out through 8001 for each worker class, interleaved run by run."""
@@ -369,6 +415,17 @@ def table(r: dict, port: int) -> str:
         lines += [f"| {name} | {v['dynamic_rps']} ({ratio(v['dynamic_rps'], first['dynamic_rps'])}) "
                   f"| {v['rtt_median_ms']} / {v['rtt_p99_ms']} | {v['fanout_100_median_ms']} / {v['fanout_100_p99_ms']} "
                   f"| {v['fanout_1000_median_ms']} / {v['fanout_1000_p99_ms']} |" for name, v in w.items()]
+    if r.get("schemes"):
+        h, t = r["schemes"]["http"], r["schemes"]["https"]
+        lines += ["", "| through the host ports | HTTP | HTTPS | HTTPS / HTTP |", "|---|---|---|---|"]
+        for label, key, better in (("static file, req/s, keep-alive", "static_rps", "more"),
+                                   ("static file, req/s, a new connection each", "static_new_connections_rps", "more"),
+                                   ("dynamic /, req/s, keep-alive", "dynamic_rps", "more"),
+                                   ("Socket.IO round trip, median ms", "rtt_median_ms", "less"),
+                                   ("Socket.IO round trip, p99 ms", "rtt_p99_ms", "less"),
+                                   ("broadcast to 1000 clients, median ms", "fanout_1000_median_ms", "less"),
+                                   ("a new connection's first answer, median ms", "new_connection_ms", "less")):
+            lines.append(f"| {label} | {h[key]:g} | {t[key]:g} | {ratio(t[key], h[key])} |")
     if r.get("scaling"):
         sc = r["scaling"]
         one = sc[min(sc)]
@@ -392,7 +449,7 @@ def main(argv=None):
     parser.add_argument("--workers", default=",".join(devbox_settings.WORKERS),
                         help="worker classes to compare, comma-separated ('' to skip; default: all)")
     parser.add_argument("--only", help="comma-separated subset of: static,dynamic,rtt,reload,fanout,provision,crash,"
-                                       "workers,scaling,binds,reload_modes,nodes")
+                                       "workers,scaling,binds,reload_modes,nodes,schemes")
     parser.add_argument("--post", default=fanout.POST, help=f"the app's form that broadcasts (default {fanout.POST})")
     parser.add_argument("--field", default=fanout.FIELD, help=f"its text field (default {fanout.FIELD})")
     parser.add_argument("--instances", default="1,2,4", help="app instances to compare (default 1,2,4)")
@@ -427,6 +484,7 @@ def main(argv=None):
         "binds": lambda: bench.binds(args.messages),
         "reload_modes": lambda: bench.reload_modes(3, args.reloads),
         "nodes": lambda: bench.nodes(2, args.messages, 1000, 10, (args.post, args.field), 3),
+        "schemes": lambda: bench.schemes(args.messages, 10, (args.post, args.field)) if bench.s["tls"] else {},
     }
     only = args.only.split(",") if args.only else list(measures)
     if set(only) - set(measures):

@@ -101,11 +101,9 @@ def https_url(devbox_guests, devbox_settings):
 def verify(url: str):
     """What a client checks the devbox's certificate against: the host's local CA
     (its root certificate's path) for an https URL."""
-    if not url.startswith("https"):
-        return True
     from devbox.host import tls
 
-    return str(tls.ca_root() / "rootCA.pem")
+    return tls.client_ca(url)
 
 
 @pytest.fixture

@@ -28,6 +28,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from devbox import settings as devbox_settings
 from devbox.settings import TLS_LEAF, SettingsError
@@ -68,9 +69,11 @@ def problem(pem: bytes, ca: x509.Certificate, wanted: list[str], now: datetime.d
     """Why this leaf (certificate and key, PEM) will not do, or None when it will."""
     try:
         cert = x509.load_pem_x509_certificate(pem)
-        serialization.load_pem_private_key(pem, password=None)
+        key = serialization.load_pem_private_key(pem, password=None)
     except ValueError:
         return "it is not a certificate and key"
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        return "its key is not ECDSA"
     try:
         cert.verify_directly_issued_by(ca)
     except (ValueError, TypeError, InvalidSignature):
@@ -101,7 +104,10 @@ def leaf(settings: dict, path: Path = TLS_LEAF) -> Path:
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=path.parent) as scratch:
         cert, key = Path(scratch, "cert.pem"), Path(scratch, "key.pem")
-        made = subprocess.run(["mkcert", "-cert-file", cert, "-key-file", key, *wanted], capture_output=True, text=True)
+        # ECDSA (P-256): a new connection's handshake signs with it, several
+        # times cheaper than with RSA (docs/performance.md, HTTPS).
+        made = subprocess.run(["mkcert", "-ecdsa", "-cert-file", cert, "-key-file", key, *wanted],
+                              capture_output=True, text=True)
         if made.returncode:
             last = (made.stderr.strip().splitlines() or ["no message"])[-1]
             raise TLSError(f"devbox: mkcert could not make the devbox's certificate ({last}); {INSTALL}")
@@ -128,6 +134,12 @@ def served(settings: dict, timeout: float = 3.0) -> x509.Certificate:
     except OSError as exc:
         raise TLSError(f"devbox: {where} does not answer ({exc.__class__.__name__}); fab up starts the "
                        "guest") from None
+
+
+def client_ca(url: str):
+    """What a client (requests, websocket-client) checks the devbox's certificate
+    against: the host's CA (its root certificate's path) for an https URL."""
+    return str(ca_root() / "rootCA.pem") if url.startswith("https") else True
 
 
 def describe(cert: x509.Certificate, now: datetime.datetime | None = None) -> str:

@@ -7,6 +7,7 @@ import shlex
 import subprocess
 import uuid
 
+import requests
 from playwright.sync_api import expect
 
 from devbox.host import browser as devbox_browser
@@ -37,6 +38,12 @@ def test_chromium_trusts_the_page_with_no_flag_and_gets_http2(open_page, https_u
     assert page.evaluate("window.isSecureContext") is True
     assert page.evaluate("performance.getEntriesByType('navigation')[0].nextHopProtocol") == "h2"
     assert page.errors == []
+
+
+def test_no_hsts_in_development_so_plain_http_keeps_working(http, https_url):
+    response = requests.get(f"{https_url}/_devbox/health", timeout=5, verify=tls.client_ca(https_url))
+    assert response.ok and "Strict-Transport-Security" not in response.headers
+    assert http.get("/_devbox/health").ok
 
 
 def test_the_host_trusts_it_too(https_url, settings):

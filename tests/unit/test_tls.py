@@ -70,6 +70,15 @@ def test_a_leaf_from_another_ca_is_made_again(made, settings, tmp_path, monkeypa
     assert tls.problem(made.read_bytes(), tls.ca_certificate(), tls.names(settings)) is None
 
 
+def test_a_leaf_with_an_rsa_key_is_made_again_with_ecdsa(made, settings, tmp_path):
+    subprocess.run(["mkcert", "-cert-file", tmp_path / "rsa.pem", "-key-file", tmp_path / "rsa-key.pem",
+                    *tls.names(settings)], check=True, capture_output=True)
+    made.write_bytes((tmp_path / "rsa.pem").read_bytes() + (tmp_path / "rsa-key.pem").read_bytes())
+    assert tls.problem(made.read_bytes(), tls.ca_certificate(), tls.names(settings)) == "its key is not ECDSA"
+    tls.leaf(settings, made)
+    assert tls.problem(made.read_bytes(), tls.ca_certificate(), tls.names(settings)) is None
+
+
 def test_garbage_in_place_of_the_leaf_is_made_again(made, settings):
     made.write_text("not a certificate\n")
     assert tls.problem(made.read_bytes(), tls.ca_certificate(), tls.names(settings)) == "it is not a certificate and key"

@@ -5,11 +5,13 @@ message queue, no health endpoint, messages kept in memory. devbox's stack
 tests run against it as well as against the demo (./setup.sh test switches the
 guest to it with DEVBOX_APP=tests/apps/plain).
 """
-from flask import Flask, redirect, render_template, request, url_for
+from flask import Flask, redirect, render_template, request, session, url_for
 from flask_socketio import SocketIO, emit
 
 app = Flask(__name__)
 app.config["SECRET_KEY"] = "change-me"
+# As in production: the session cookie travels over HTTPS only.
+app.config["SESSION_COOKIE_SECURE"] = True
 socketio = SocketIO(app)
 
 messages = []
@@ -25,6 +27,7 @@ def say():
     text = request.form.get("text", "").strip()
     if text:
         messages.append(text)
+        session["said"] = session.get("said", 0) + 1
         socketio.emit("message", text)
     return redirect(url_for("index"))
 

@@ -30,9 +30,9 @@ def unique_text():
 @pytest.fixture
 def demo_page(new_context):
     """Factory: the demo's page in Chromium for a new visitor (its own cookies),
-    once its own Socket.IO connection is live."""
-    def open_demo():
-        page = new_context().new_page()
+    once its own Socket.IO connection is live (``base_url=https_url``: over HTTPS)."""
+    def open_demo(**context_args):
+        page = new_context(**context_args).new_page()
         page.goto("/")
         expect(page.locator("#status")).to_have_text("live", timeout=10_000)
         return page

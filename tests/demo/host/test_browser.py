@@ -21,6 +21,16 @@ def test_a_notification_sent_in_one_page_appears_live_in_another(demo_page, uniq
         assert page.errors == []
 
 
+def test_over_https_a_notification_appears_live_in_another_page(demo_page, https_url, unique_text):
+    # Pages over HTTP/2, Socket.IO over wss, the broadcast through the message queue.
+    sender, watcher = demo_page(base_url=https_url), demo_page(base_url=https_url)
+    assert watcher.evaluate("performance.getEntriesByType('navigation')[0].nextHopProtocol") == "h2"
+    sender.fill("#text", unique_text)
+    sender.click("#notify-form button[type=submit]")
+    expect(watcher.locator("#notifications li .text").first).to_have_text(unique_text, timeout=10_000)
+    assert sender.errors == [] and watcher.errors == []
+
+
 def test_an_empty_notification_shows_the_error_in_the_page(demo_page):
     page = demo_page()
     page.locator("#text").evaluate("el => el.removeAttribute('required')")

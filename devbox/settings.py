@@ -595,6 +595,9 @@ def validate(raw: Any, root: Path = ROOT) -> dict:
         s["app_binds"] = [f"{g['address']}:{s['app_port']}" for g in s["guests"].values() if g["role"] == "app"]
     else:
         s["app_binds"] = [pattern.format(i) for i in range(1, s["instances"] + 1)]
+    # Whose X-Forwarded-Proto gunicorn believes (HTTPS behind nginx): nginx's
+    # address alone; unix sockets are nginx's by their folder's mode.
+    s["forwarded_allow_ips"] = s["guests"][FRONT]["address"] if s["nodes"] else "127.0.0.1,::1"
     # Which guest each instance runs on, for the host's commands (fab reload, the tests).
     s["instance_guests"] = [name for name, g in s["guests"].items() for _ in g["instances"]]
     for g in s["guests"].values():

@@ -1,6 +1,6 @@
 """devbox's live refresh hub: open pages listen, `fab watch` tells them to refresh.
 
-    python3 refresh.py SOCKET TOKEN_FILE
+    python3 refresh.py SOCKET TOKEN_FILE [USER]
 
 It runs in the guest as a service of its own, not in the app's process, so
 pages stay connected across app reloads and while the app is crashed. nginx
@@ -13,6 +13,10 @@ passes it two URLs (development mode only):
   swaps its stylesheets. Only `fab watch` holds the token (read from the
   guest over SSH), so no web page and no other client can make pages reload.
 
+Only USER (nginx's, www-data) may connect to the socket, whatever its mode: a
+process of another user in the guest (the app's, say) could otherwise take
+every one of the MAX_PAGES streams past nginx's limit per client.
+
 Standard library only: it runs on the guest's system Python, whatever the app.
 """
 
@@ -22,6 +26,9 @@ import asyncio
 import hmac
 import json
 import os
+import pwd
+import socket
+import struct
 import sys
 
 ACTIONS = ("page", "css")
@@ -61,13 +68,23 @@ async def read_request(reader: asyncio.StreamReader) -> tuple[str, str, dict, by
     return method, target.split("?", 1)[0], headers, body
 
 
+def peer_uid(writer: asyncio.StreamWriter) -> int:
+    """The user id of the process at the other end of a unix socket (SO_PEERCRED)."""
+    creds = writer.get_extra_info("socket").getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    return struct.unpack("3i", creds)[1]
+
+
 class Hub:
-    def __init__(self, token: str):
+    def __init__(self, token: str, allowed_uid: int | None = None):
         self.token = f"Bearer {token}".encode()
+        self.allowed_uid = allowed_uid
         self.pages: set[asyncio.StreamWriter] = set()
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
+            if self.allowed_uid is not None and peer_uid(writer) != self.allowed_uid:
+                await respond(writer, 403, {"error": "only nginx may connect to the refresh hub"})
+                return
             try:
                 method, path, headers, body = await asyncio.wait_for(read_request(reader), 10)
             except (BadRequest, asyncio.TimeoutError, asyncio.IncompleteReadError, ConnectionError) as exc:
@@ -137,27 +154,32 @@ async def respond(writer: asyncio.StreamWriter, code: int, body: dict) -> None:
     await writer.drain()
 
 
-async def serve(socket_path: str, token: str) -> None:
-    hub = Hub(token)
+async def serve(socket_path: str, token: str, allowed_uid: int | None = None) -> None:
+    hub = Hub(token, allowed_uid)
     if os.path.exists(socket_path):
         os.unlink(socket_path)
     server = await asyncio.start_unix_server(hub.handle, path=socket_path)
-    os.chmod(socket_path, 0o666)  # nginx connects; refreshing still needs the token
+    os.chmod(socket_path, 0o666)  # nginx connects; the hub checks who did, and refreshing needs the token
     print(f"devbox refresh hub listening on {socket_path}", flush=True)
     async with server:
         await server.serve_forever()
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 2:
-        print("usage: refresh.py SOCKET TOKEN_FILE", file=sys.stderr)
+    if len(argv) not in (2, 3):
+        print("usage: refresh.py SOCKET TOKEN_FILE [USER]", file=sys.stderr)
+        return 2
+    try:
+        allowed_uid = pwd.getpwnam(argv[2]).pw_uid if len(argv) == 3 else None
+    except KeyError:
+        print(f"refresh.py: no user {argv[2]!r} in this guest", file=sys.stderr)
         return 2
     with open(argv[1]) as f:
         token = f.read().strip()
     if len(token) < 32:
         print(f"refresh.py: the token in {argv[1]} is too short; re-run provisioning", file=sys.stderr)
         return 2
-    asyncio.run(serve(argv[0], token))
+    asyncio.run(serve(argv[0], token, allowed_uid))
     return 0
 
 

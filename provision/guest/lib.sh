@@ -9,6 +9,18 @@ step() {
   echo "devbox: $name ok ($((SECONDS - started))s)"
 }
 
+# base_folders: the app's user and devbox's folders outside the synced one,
+# which the steps of every role write into (a front made with nodes from the
+# start runs no app step).
+base_folders() {
+  id -u "$DEVBOX_NAME" >/dev/null 2>&1 \
+    || useradd --system --home-dir "$DEVBOX_PATHS_DATA" --shell /usr/sbin/nologin "$DEVBOX_NAME"
+  install -d -o "$DEVBOX_NAME" -g "$DEVBOX_NAME" -m 750 "$DEVBOX_PATHS_DATA"
+  # The app's alone: nginx's logs are in a folder of root's (nginx/nginx.sh).
+  install -d -o "$DEVBOX_NAME" -g "$DEVBOX_NAME" -m 750 "$DEVBOX_PATHS_LOGS"
+  install -d -o root -g "$DEVBOX_NAME" -m 750 "$DEVBOX_PATHS_CONFIG"
+}
+
 # enable_units UNIT...: enable at boot those that are not yet. (systemctl enable of
 # a service with a SysV script, as nginx's and Redis's, takes half a second
 # even when there is nothing to do.)

@@ -22,6 +22,18 @@ source "$here/lib.sh"
 exports=$(cd "$DEVBOX_ROOT" && python3 -m devbox.settings --shell) \
   || die "devbox.yaml is invalid (message above); fix it and run vagrant provision"
 eval "$exports"
+if [[ -n ${DEVBOX_SECRETS_UPLOAD:-} ]]; then
+  # The secrets app guests share, from the host: a file only the SSH user could
+  # read (never a command line, which anyone in the guest may read).
+  [[ -f $DEVBOX_SECRETS_UPLOAD ]] || die "the host's secrets did not arrive ($DEVBOX_SECRETS_UPLOAD); run vagrant provision again"
+  secrets=$(python3 -c 'import json, shlex, sys
+values = json.load(open(sys.argv[1]))
+for key in ("DEVBOX_SECRET_KEY", "DEVBOX_REDIS_PASSWORD"):
+    print(f"{key}={shlex.quote(values[key])}")' "$DEVBOX_SECRETS_UPLOAD") \
+    || die "the host's secrets ($DEVBOX_SECRETS_UPLOAD) cannot be read; delete .vagrant/devbox-secrets.json and run vagrant provision"
+  eval "$secrets"
+  rm -f "$DEVBOX_SECRETS_UPLOAD"
+fi
 export ${!DEVBOX_@}
 steps=("$@")
 if ((${#steps[@]} == 0)); then
@@ -31,6 +43,7 @@ if ((${#steps[@]} == 0)); then
     app) steps=(role app logs check) ;;
   esac
 fi
+base_folders
 for name in "${steps[@]}"; do
   case $name in
     redis|app|refresh|nginx|logs) step "$name" "$here/$name/$name.sh" ;;

@@ -10,15 +10,29 @@
 #   forward.sh clear                 (every port this script added)
 # One nat chain per host port, jumped to from OUTPUT; its rule names the
 # container, so that a port given up by a changed host_port goes too.
+# The forwarded port is IPv4's, but clients try localhost's other address,
+# [::1], first where /etc/hosts names it (stock Debian's does): anyone could
+# listen there and be answered in the devbox's place, tokens and cookies
+# included. So the same port on [::1] refuses every connection (an ip6tables
+# chain of the same name), and clients go on to 127.0.0.1 at once.
 set -euo pipefail
 
 die() { echo "forward.sh: $*" >&2; exit 1; }
 usage="usage: forward.sh add CONTAINER HOST_IP HOST_PORT GUEST_IP GUEST_PORT | remove CONTAINER | clear"
 
+# ip6 ARGS: ip6tables where the host has IPv6; nothing where it has none.
+ip6() {
+  [[ -e /proc/net/if_inet6 ]] && command -v ip6tables >/dev/null || return 0
+  ip6tables -w "$@"
+}
+
 drop_chain() {
   iptables -w -t nat -D OUTPUT -j "$1" 2>/dev/null || true
   iptables -w -t nat -F "$1" 2>/dev/null || true
   iptables -w -t nat -X "$1" 2>/dev/null || true
+  ip6 -D OUTPUT -j "$1" 2>/dev/null || true
+  ip6 -F "$1" 2>/dev/null || true
+  ip6 -X "$1" 2>/dev/null || true
 }
 # chains [CONTAINER]: devbox's chains, or only those whose rule names CONTAINER.
 chains() {
@@ -38,6 +52,12 @@ case ${1:-} in
     iptables -w -t nat -A "$name" -d "$host_ip" -p tcp --dport "$host_port" -m comment --comment "devbox:$container" \
       -j DNAT --to-destination "$guest_ip:$guest_port"
     iptables -w -t nat -C OUTPUT -j "$name" 2>/dev/null || iptables -w -t nat -I OUTPUT -j "$name"
+    if [[ $host_ip == 127.* ]]; then
+      ip6 -N "$name" 2>/dev/null || ip6 -F "$name"
+      ip6 -A "$name" -d ::1 -p tcp --dport "$host_port" -m comment --comment "devbox:$container" \
+        -j REJECT --reject-with tcp-reset
+      ip6 -C OUTPUT -j "$name" 2>/dev/null || ip6 -I OUTPUT -j "$name"
+    fi
     ;;
   remove)
     (($# == 2)) && [[ -n $2 ]] || die "$usage"

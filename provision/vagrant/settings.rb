@@ -43,7 +43,9 @@ module DevboxSettings
   # Secrets every guest of a multi-guest devbox must share (the app's
   # SECRET_KEY signs sessions that any app guest may be handed; Redis's
   # password), made once on the host, readable by its owner alone, and handed
-  # to each guest's provisioner. With one guest, the guest makes its own.
+  # to each guest's provisioner as a file (never on a command line, which
+  # anyone in the guest may read, or in Vagrant's log). With one guest, the
+  # guest makes its own. Returns the file's path.
   def self.node_secrets
     path = File.join(ROOT, ".vagrant", "devbox-secrets.json")
     unless File.exist?(path)
@@ -60,7 +62,7 @@ module DevboxSettings
         File.unlink(draft)
       end
     end
-    JSON.parse(File.read(path))
+    JSON.parse(File.read(path)) && path
   rescue JSON::ParserError, SystemCallError => e
     abort "devbox: #{path} cannot be read (#{e.message}); delete it and run vagrant up again"
   end

@@ -66,3 +66,36 @@ def test_bad_usage_is_one_line_and_a_failure(args):
     assert result.returncode != 0
     assert result.stderr.strip() == ("forward.sh: usage: forward.sh add CONTAINER HOST_IP HOST_PORT GUEST_IP "
                                      "GUEST_PORT | remove CONTAINER | clear")
+
+
+ROGUE = """
+import socket, sys
+s = socket.socket(socket.AF_INET6)
+s.bind(("::1", int(sys.argv[1])))
+s.listen()
+print("listening", flush=True)
+s.settimeout(2)
+try:
+    s.accept()
+    print("got a connection", flush=True)
+except socket.timeout:
+    print("nothing", flush=True)
+"""
+
+
+def test_no_local_user_answers_for_the_devbox_on_ipv6_loopback(devbox, settings):
+    # localhost is [::1] first where /etc/hosts says so (stock Debian): an
+    # unprivileged process listening there would get the browser's requests.
+    # Every forwarded port refuses there instead, and clients go on to 127.0.0.1.
+    ports = [settings["host_port"]] + ([settings["https_host_port"]] if settings["tls"] else [])
+    for port in ports:
+        rogue = subprocess.Popen(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                                  "/usr/bin/python3", "-c", ROGUE, str(port)], stdout=subprocess.PIPE, text=True)
+        try:
+            assert rogue.stdout.readline().strip() == "listening"  # taking the port itself is not prevented
+            with pytest.raises(ConnectionRefusedError):
+                socket.create_connection(("::1", port), timeout=3)
+            assert rogue.stdout.readline().strip() == "nothing"
+        finally:
+            rogue.kill()
+            rogue.wait()

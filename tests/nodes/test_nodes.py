@@ -3,6 +3,7 @@ network. An app guest that stops altogether is what instances in one guest
 cannot show; what the app guests share (secret, data, Redis) is what makes
 them one app."""
 
+import json
 import os
 import shlex
 import subprocess
@@ -62,3 +63,38 @@ def test_app_guests_share_one_secret_key_and_one_data_folder(nodes, guests):
             assert reader.run(f"sudo cat {data}/.devbox-probe", hide=True).stdout.strip() == marker, name
     finally:
         writer.run(f"sudo rm -f {data}/.devbox-probe", hide=True)
+
+
+def test_a_front_that_never_ran_the_app_provisions(nodes, guests):
+    # As a front made with nodes from the start: no app step ever made devbox's
+    # folders there. Its own steps (but Redis's, whose password only Vagrant
+    # hands out) must make what they write into.
+    front = guests[devbox_guest.FRONT]
+    folders = [nodes["paths"]["config"], nodes["paths"]["logs"]]
+    front.run(" && ".join(f"sudo mv {shlex.quote(f)} {shlex.quote(f + '.probe')}" for f in folders), hide=True)
+    try:
+        with devbox_guest.certificate_handed(front, nodes) as extra:
+            command = devbox_guest.provision_command(nodes, "role", "refresh", "nginx", "logs", extra=extra)
+            result = front.run(command, hide=True, warn=True)
+        assert result.ok, result.stdout[-1500:] + result.stderr[-1500:]
+        assert front.run(f"sudo stat -c '%U:%G %a' {shlex.quote(folders[0])}", hide=True).stdout.split() \
+            == [f"root:{nodes['name']}", "750"]
+    finally:
+        # Back to the folders the running services were started with (the hub's token, the secrets).
+        front.run(" && ".join(f"sudo rm -rf {shlex.quote(f)} && sudo mv {shlex.quote(f + '.probe')} {shlex.quote(f)}"
+                              for f in folders), hide=True)
+
+
+def test_the_shared_secrets_reach_no_command_line_and_no_log(nodes, guests):
+    # Handed over as a file the SSH user alone may read: never on the
+    # provisioner's command line (which anyone in the guest may read) or in
+    # Vagrant's log, and the upload is gone after.
+    secrets = json.loads((ROOT / ".vagrant" / "devbox-secrets.json").read_text())
+    app_guest = next(name for name, _ in guests.app_guests())
+    result = subprocess.run(["vagrant", "provision", app_guest], cwd=ROOT, capture_output=True, text=True,
+                            timeout=300, env={**os.environ, "VAGRANT_LOG": "info"})
+    assert result.returncode == 0, result.stdout[-1500:] + result.stderr[-1500:]
+    assert "devbox: provisioned in" in result.stdout
+    for value in secrets.values():
+        assert value not in result.stdout + result.stderr
+    assert guests[app_guest].run("ls /tmp | grep -c devbox-secrets", hide=True, warn=True).stdout.strip() == "0"

@@ -24,3 +24,15 @@ def test_no_user_but_root_can_put_a_link_where_nginx_writes_its_logs(guests, set
     assert front.run(f"sudo stat -c '%U %a' {logs}", hide=True).stdout.split() == ["root", "755"]
     front.run("sudo bash -c 'kill -USR1 $(cat /run/nginx.pid)'", hide=True)  # a reopen, as after a rotation
     assert front.run(f"sudo test -e {target}", hide=True, warn=True).failed
+
+
+def test_only_nginx_reaches_the_refresh_hub_inside_the_guest(guests, settings):
+    # Its socket is open to all; the hub answers nginx's user alone, so another
+    # user's process cannot take its page slots past nginx's limit per client.
+    if not settings["dev_mode"]:
+        pytest.skip("dev_mode: false runs no refresh hub")
+    front, hub = guests[FRONT], f"/run/{settings['name']}-refresh/refresh.sock"
+    for user, status in (("vagrant", "403"), (settings["name"], "403"), ("www-data", "404")):
+        answer = front.run(f"sudo -u {user} curl -sS -o /dev/null -w '%{{http_code}}' --max-time 5 "
+                           f"--unix-socket {hub} http://hub/elsewhere", hide=True, warn=True).stdout
+        assert answer == status, f"{user}: {answer}"

@@ -1,10 +1,13 @@
 """The app's static folder is nginx's own: straight from the synced folder,
 fresh on every edit, never reaching gunicorn and never leaving the folder."""
 
+import shlex
+import subprocess
 import uuid
 
 import pytest
 
+from devbox.host import sync as devbox_sync
 from devbox.settings import ROOT
 from tests.helpers import count_in_app_logs
 
@@ -94,6 +97,27 @@ def test_a_symlink_out_of_the_static_folder_is_not_followed(http, static, sync, 
         sync(link)
     assert response.status_code in (403, 404)
     assert "host_port" not in response.text
+
+
+def test_vagrants_own_copy_keeps_a_link_a_link(guest, settings, static):
+    # A VM's copy (libvirt): `vagrant up` and `vagrant rsync` copy as host root;
+    # a link must arrive as a link (which nginx refuses), not as what it points at.
+    if not devbox_sync.is_copy(settings, guest):
+        pytest.skip("the guest mounts the host's folder: there is no copy to make (lxc)")
+    secret = ROOT / ".vagrant" / f"_probe-{uuid.uuid4().hex[:8]}"
+    secret.write_text("host only\n")
+    link = static[0] / f"_link-{uuid.uuid4().hex[:8]}.txt"
+    link.symlink_to(secret)
+    try:
+        vagrant_rsync = subprocess.run(["vagrant", "rsync"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+        assert vagrant_rsync.returncode == 0, vagrant_rsync.stderr[-1500:]
+        copied = f"{settings['paths']['synced']}/{link.relative_to(ROOT)}"
+        assert guest.run(f"test -L {shlex.quote(copied)}", hide=True, warn=True).ok
+        assert "host only" not in guest.run(f"sudo cat {shlex.quote(copied)}", hide=True, warn=True).stdout
+    finally:
+        link.unlink()
+        secret.unlink()
+        subprocess.run(["vagrant", "rsync"], cwd=ROOT, capture_output=True, timeout=600)
 
 
 def test_dotfiles_in_the_static_folder_are_not_served(http, guests, settings, static, probe):

@@ -6,6 +6,7 @@ its script to HTML pages), and only fab watch can use it."""
 
 import json
 import queue
+import socket
 import threading
 import time
 import urllib.error
@@ -151,6 +152,33 @@ def test_only_fab_watch_can_refresh_pages(open_page, base_url, settings, guest, 
     status, body = refresh(base_url, refresh_token(settings, guest))
     assert status == 200 and body["pages"] >= 1
     assert wait_for(lambda: reloaded(page), timeout=10)
+
+
+def test_no_client_can_take_every_page_slot_of_the_refresh_hub(settings):
+    # 100 open pages per client address (nginx), of the hub's 1000: the 101st
+    # is refused, and a slot given back is free again.
+    def stream():
+        conn = socket.create_connection((settings["host_ip"], settings["host_port"]), timeout=5)
+        conn.sendall(f"GET /_devbox/events HTTP/1.1\r\nHost: localhost:{settings['host_port']}\r\n\r\n".encode())
+        return conn, conn.recv(64).split(b" ")[1]
+
+    held = []
+    try:
+        for _ in range(101):
+            conn, status = stream()
+            held.append(conn)
+            if status != b"200":
+                break
+        assert status == b"429" and len(held) >= 90  # a page of another test may hold a slot
+        held.pop().close()
+        held.pop().close()
+        time.sleep(0.2)
+        conn, status = stream()
+        held.append(conn)
+        assert status == b"200"
+    finally:
+        for conn in held:
+            conn.close()
 
 
 def test_the_refresh_script_is_added_to_html_pages_only(http, static_file):

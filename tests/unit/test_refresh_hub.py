@@ -2,6 +2,7 @@
 pages listening on the event stream get what the token holder sends, nobody
 else can send, and nothing a client sends brings it down."""
 
+import getpass
 import json
 import socket
 import subprocess
@@ -16,17 +17,39 @@ HUB = ROOT / "devbox" / "guest" / "refresh.py"
 TOKEN = "t" * 43
 
 
-@pytest.fixture
-def hub(tmp_path):
-    """The hub running on tmp_path/hub.sock; returns the socket path."""
+def start_hub(tmp_path, user):
+    """The hub on tmp_path/hub.sock, for connections of ``user`` alone; (socket path, process)."""
     path = tmp_path / "hub.sock"
     (tmp_path / "token").write_text(TOKEN + "\n")
-    process = subprocess.Popen([sys.executable, str(HUB), str(path), str(tmp_path / "token")],
+    process = subprocess.Popen([sys.executable, str(HUB), str(path), str(tmp_path / "token"), user],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert process.stdout.readline().startswith("devbox refresh hub listening on")
+    return path, process
+
+
+@pytest.fixture
+def hub(tmp_path):
+    """The hub running on tmp_path/hub.sock, for this test's user (as for nginx's in
+    the guest); returns the socket path."""
+    path, process = start_hub(tmp_path, getpass.getuser())
     yield path
     process.terminate()
     process.wait(timeout=5)
+
+
+def test_only_its_user_may_connect(tmp_path):
+    # In the guest, nginx's: another user's process (the app's) gets nothing.
+    path, process = start_hub(tmp_path, "nobody")
+    try:
+        with socket.socket(socket.AF_UNIX) as s:  # answered before it sends anything
+            s.settimeout(5)
+            s.connect(str(path))
+            answer = s.recv(4096)
+        assert answer.startswith(b"HTTP/1.1 403 ") and b"only nginx may connect" in answer
+        assert b"event-stream" not in answer
+    finally:
+        process.terminate()
+        process.wait(timeout=5)
 
 
 def send(path, raw: bytes) -> bytes:

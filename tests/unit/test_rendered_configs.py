@@ -155,6 +155,16 @@ def test_one_instance_is_reached_on_its_unix_socket_with_no_cookie(nginx_check, 
     assert nginx_check(site).returncode == 0
 
 
+@pytest.mark.parametrize("nodes", [0, 2])
+def test_gunicorn_believes_the_forwarded_scheme_of_nginx_alone(raw, nodes):
+    # Over HTTPS the app must see https (X-Forwarded-Proto), from nginx only:
+    # with app guests, the front's address, not anyone's on the bridge.
+    raw.update(nodes=nodes, instances=1)
+    settings = devbox_settings.validate(raw)
+    trusted = settings["guests"]["default"]["address"] if nodes else "127.0.0.1,::1"
+    assert f"--forwarded-allow-ips {trusted} " in render("app/app@.service.j2", settings)
+
+
 def test_several_instances_are_balanced_by_a_cookie_nginx_hands_out(nginx_check, raw, localize):
     raw["instances"] = 3
     local_settings = localize(devbox_settings.validate(raw))

@@ -17,11 +17,6 @@ read -ra units <<< "$DEVBOX_GUEST_UNITS"   # this guest's instances
 # the app must not find devbox's tests, benchmarks or fabfile as modules.
 pylib="$(dirname "$venv")/lib"
 
-id -u "$user" >/dev/null 2>&1 || useradd --system --home-dir "$DEVBOX_PATHS_DATA" --shell /usr/sbin/nologin "$user"
-install -d -o "$user" -g "$user" -m 750 "$DEVBOX_PATHS_DATA"
-# The app's alone: nginx's logs are in a folder of root's (nginx/nginx.sh).
-install -d -o "$user" -g "$user" -m 750 "$DEVBOX_PATHS_LOGS"
-install -d -o root -g "$user" -m 750 "$DEVBOX_PATHS_CONFIG"
 install -d -m 755 "$pylib"
 ln -sfn "$DEVBOX_ROOT/devbox" "$pylib/devbox"
 

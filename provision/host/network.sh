@@ -8,8 +8,12 @@
 # (provision/host/forward.sh adds the port itself): loopback addresses may be
 # routed over the bridge (route_localnet), leave with the bridge's address
 # (MASQUERADE), and a guest still cannot open a connection to the host's
-# loopback services: the INPUT rule that drops any it starts goes first, so
-# that no earlier ACCEPT (lxc-net's, ufw's, a trusted interface's) wins.
+# loopback services: an nftables table of devbox's own drops every packet that
+# comes in on the bridge for 127.0.0.0/8, before routing and conntrack. A drop
+# in any table is final, so no rule anywhere else, now or later (iptables',
+# lxc-net's, ufw's, Docker's, firewalld's, an ACCEPT put first), lets one
+# through. (The replies of the forwarded port are addressed to the bridge's
+# address there, and only turned back into 127.0.0.1 after.)
 #
 # DEVBOX_BRIDGE and DEVBOX_BRIDGE_ADDRESS move it elsewhere (the tests use that).
 # `network.sh rules` adds only the forwarding rules, to a bridge that another
@@ -27,7 +31,9 @@ leases=/var/lib/misc/dnsmasq.$bridge.leases
 localnet=/run/devbox-route-localnet-$bridge   # the bridge's route_localnet before devbox set it
 
 masquerade=(-s 127.0.0.0/8 -o "$bridge" -m comment --comment devbox -j MASQUERADE)
-guard=(-i "$bridge" -d 127.0.0.0/8 -m conntrack ! --ctstate ESTABLISHED,RELATED -m comment --comment devbox -j DROP)
+guard=devbox-guard-$bridge
+# An older devbox's guard, an iptables rule that a later ACCEPT put first could pre-empt.
+old_guard=(-i "$bridge" -d 127.0.0.0/8 -m conntrack ! --ctstate ESTABLISHED,RELATED -m comment --comment devbox -j DROP)
 delete_all() {  # delete_all TABLE CHAIN RULE...: every copy of the rule
   local table=$1; shift
   while iptables -w -t "$table" -C "$@" 2>/dev/null; do iptables -w -t "$table" -D "$@"; done
@@ -35,7 +41,8 @@ delete_all() {  # delete_all TABLE CHAIN RULE...: every copy of the rule
 
 if [[ ${1:-start} == stop ]]; then
   delete_all nat POSTROUTING "${masquerade[@]}"
-  delete_all filter INPUT "${guard[@]}"
+  delete_all filter INPUT "${old_guard[@]}"
+  nft delete table ip "$guard" 2>/dev/null || true
   [[ -f $pidfile ]] && kill "$(cat "$pidfile")" 2>/dev/null || true
   rm -f "$pidfile"
   # A bridge that stays (lxc-net's, libvirt's) gets its own setting back: with
@@ -64,9 +71,18 @@ elif [[ $mode != rules ]]; then
   exit 1
 fi
 iptables -w -t nat -C POSTROUTING "${masquerade[@]}" 2>/dev/null || iptables -w -t nat -A POSTROUTING "${masquerade[@]}"
-# First, and only once: taken out wherever it is, put back at the top.
-delete_all filter INPUT "${guard[@]}"
-iptables -w -t filter -I INPUT 1 "${guard[@]}"
+delete_all filter INPUT "${old_guard[@]}"
+# Made whole again on every run (declared, emptied, filled: one transaction).
+nft -f - <<EOF
+table ip $guard
+delete table ip $guard
+table ip $guard {
+  chain prerouting {
+    type filter hook prerouting priority raw; policy accept;
+    iifname "$bridge" ip daddr 127.0.0.0/8 drop comment "devbox: no guest reaches the host's loopback"
+  }
+}
+EOF
 [[ -f $localnet ]] || sysctl -n "net.ipv4.conf.$bridge.route_localnet" > "$localnet"
 sysctl -qw "net.ipv4.conf.$bridge.route_localnet=1"
 [[ $mode == start ]] || exit 0

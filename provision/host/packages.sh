@@ -3,7 +3,8 @@
 # Vagrant, the box builder (debootstrap; for a VM disk also GRUB, sfdisk and
 # qemu-img), rsync (a VM's copy of the folder), DHCP for the guest bridge, wrk
 # (bench/), nginx (for `nginx -t` on rendered configs), Chromium (browser
-# tests) and mkcert with NSS's certutil (the local CA for HTTPS); for lxc its provider and the port forwarders (iptables; redir as
+# tests), mkcert with NSS's certutil (the local CA for HTTPS) and nftables (the
+# guard that keeps guests off the host's loopback); for lxc its provider and the port forwarders (iptables; redir as
 # vagrant-lxc's fallback); for libvirt the daemon, QEMU and the apt cache its
 # guest installs through (the PyPI cache comes from PyPI:
 # provision/host/package-cache.sh).
@@ -16,7 +17,7 @@ declare -A by_provider=(
 )
 wanted=(
   vagrant iptables dnsmasq-base debootstrap debian-archive-keyring iproute2 procps curl ca-certificates wrk
-  python3 python3-venv python3-yaml nginx chromium rsync mkcert libnss3-tools
+  python3 python3-venv python3-yaml nginx chromium rsync mkcert libnss3-tools nftables
 )
 for provider in "$@"; do
   [[ -n ${by_provider[$provider]:-} ]] || { echo "packages.sh: no provider '$provider'; use lxc or libvirt" >&2; exit 1; }

@@ -74,6 +74,18 @@ def _machines() -> list:
                   for path in machines.glob("*/*/*") if path.name in ("id", "private_key"))
 
 
+# Providers whose synced folder is a copy the host keeps (rsync, in the
+# Vagrantfile); every other mounts the host's folder.
+COPYING_PROVIDERS = ("libvirt",)
+
+
+def made_by(guest: str) -> str | None:
+    """The provider Vagrant made a guest with, from the host's own records
+    (its machine folder): never from anything the guest says."""
+    made = [path.parent.name for path in (_dotfile() / "machines" / guest).glob("*/id") if path.stat().st_size]
+    return made[0] if made else None
+
+
 def ssh_configs(guest: str | None = None, cached: bool = True) -> dict[str, dict]:
     """`vagrant ssh-config` of one guest, or of every guest in one call:
     {name: {'HostName': ..., ...}}. Each call costs a second or more of Ruby
@@ -165,10 +177,12 @@ class Guests:
         return self.connections[guest]
 
     def copies(self) -> list[str]:
-        """The guests whose synced folder is a copy of the host's (devbox.host.sync), asked once."""
+        """The guests whose synced folder is a copy of the host's (devbox.host.sync): decided
+        on the host, by the provider that made each. A guest that said so itself could
+        have host root copy the whole tree in, whatever its mount hides."""
         if self._copies is None:
             names = dict.fromkeys([FRONT, *self.settings["instance_guests"]])
-            self._copies = [name for name in names if sync.is_copy(self.settings, self[name])]
+            self._copies = [name for name in names if made_by(name) in COPYING_PROVIDERS]
         return self._copies
 
     def copy_files(self, paths: list[str]) -> None:

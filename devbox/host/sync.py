@@ -20,11 +20,6 @@ class SyncError(Exception):
     """The copy in the guest could not be brought up to date; the message says why."""
 
 
-def is_copy(settings: dict, conn) -> bool:
-    """Whether the guest's synced folder is a copy: nothing is mounted there."""
-    return conn.run(f"mountpoint -q {shlex.quote(settings['paths']['synced'])}", hide=True, warn=True).failed
-
-
 def stale_writable(settings: dict, conn) -> list[str]:
     """The app's writable folders (app.writable) that the guest does not see
     read-write as they are on the host now: not mounted (newly listed), or

@@ -8,8 +8,10 @@ import subprocess
 import sys
 import uuid
 
+import pytest
+
 from devbox.host import guest as devbox_guest
-from devbox.settings import PROVIDERS, ROOT
+from devbox.settings import FRONT, PROVIDERS, ROOT
 from tests.helpers import fab, pinned
 
 
@@ -130,3 +132,32 @@ def test_a_writable_folder_replaced_on_the_host_stops_fab_until_mounted_again(gu
         aside.rename(folder)
     assert guests.stale_writable() == []
 
+
+
+def test_a_guest_that_lies_about_its_folder_gets_no_copy_from_the_host(guests):
+    # Whether a guest's folder is a copy is the host's to know (the provider that
+    # made it): a guest that says its mount is not one must not have host root
+    # copy the whole tree in.
+    front = guests[FRONT]
+    if guests.copies():
+        pytest.skip("this guest's folder is a copy (libvirt): there is no mount to lie about")
+    lie = "/usr/local/bin/mountpoint"
+    front.run(f"printf '#!/bin/sh\\nexit 1\\n' | sudo tee {lie} >/dev/null && sudo chmod 755 {lie}", hide=True)
+    try:
+        result = fab("reload")
+        assert result.returncode == 0, result.stdout[-1500:] + result.stderr[-1500:]
+        assert "rsync" not in result.stdout + result.stderr
+    finally:
+        front.run(f"sudo rm -f {lie}", hide=True)
+
+
+def test_the_host_reaches_the_guest_at_its_fixed_address_not_one_it_reports(guests, settings):
+    # lxc: SSH and the forwarded port's DNAT target the address devbox gave the
+    # guest, not whatever address the guest lists first.
+    if devbox_guest.made_by(FRONT) != "lxc":
+        pytest.skip("only vagrant-lxc asks the guest for its address")
+    fixed = settings["guests"][FRONT]["address"]
+    assert guests.configs[FRONT]["HostName"] == fixed
+    dnat = subprocess.run(["iptables", "-w", "-t", "nat", "-S", f"DEVBOX-{settings['host_port']}"],
+                          capture_output=True, text=True).stdout
+    assert f"--to-destination {fixed}:{settings['guest_port']}" in dnat

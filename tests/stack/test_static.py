@@ -7,8 +7,7 @@ import uuid
 
 import pytest
 
-from devbox.host import sync as devbox_sync
-from devbox.settings import ROOT
+from devbox.settings import FRONT, ROOT
 from tests.helpers import count_in_app_logs
 
 pytestmark = pytest.mark.both_schemes
@@ -99,10 +98,10 @@ def test_a_symlink_out_of_the_static_folder_is_not_followed(http, static, sync, 
     assert "host_port" not in response.text
 
 
-def test_vagrants_own_copy_keeps_a_link_a_link(guest, settings, static):
+def test_vagrants_own_copy_keeps_a_link_a_link(guest, guests, settings, static):
     # A VM's copy (libvirt): `vagrant up` and `vagrant rsync` copy as host root;
     # a link must arrive as a link (which nginx refuses), not as what it points at.
-    if not devbox_sync.is_copy(settings, guest):
+    if FRONT not in guests.copies():
         pytest.skip("the guest mounts the host's folder: there is no copy to make (lxc)")
     secret = ROOT / ".vagrant" / f"_probe-{uuid.uuid4().hex[:8]}"
     secret.write_text("host only\n")

@@ -4,9 +4,13 @@
 # apt-cacher-ng, Python's through proxpi (a PyPI cache, from PyPI). Each
 # serves packages only: apt-cacher-ng only Debian's (and the mirrors it
 # knows), never arbitrary hosts; proxpi only pypi.org's. Re-provisioning is
-# faster through them too. Idempotent; no service manager needed.
-#   package-cache.sh ADDRESS...    start both, listening on each ADDRESS
-#   package-cache.sh stop          stop both (the caches stay on disk)
+# faster through them too. Only this host and the network each ADDRESS is on
+# may reach them: the host answers its addresses on any interface, so without
+# the guard (an nftables table of devbox's own) the LAN or another bridge's
+# guests could route to them. Idempotent; no service manager needed.
+#   package-cache.sh ADDRESS...        start both, listening on each ADDRESS
+#   package-cache.sh guard ADDRESS...  only the guard (start makes it too)
+#   package-cache.sh stop              stop both (the caches stay on disk)
 set -euo pipefail
 
 run=/run/devbox-package-cache
@@ -39,9 +43,31 @@ wait_for() {  # wait_for NAME LOG URL: up to 30 s, while it runs
   die "the $name cache did not answer on $1 (its log above: $log)"
 }
 
+guard_table=${DEVBOX_CACHE_GUARD:-devbox-caches}   # the tests name one of their own
+# guard ADDRESS...: the caches' ports on each ADDRESS answer only what comes in
+# on that address's own interface, or from this host (lo).
+guard() {
+  local rules="" address interface
+  for address in "$@"; do
+    interface=$(ip -o -4 addr show | awk -v a="$address" 'index($4, a "/") == 1 {print $2; exit}')
+    [[ -n $interface ]] || die "$address is not an address of this host; start its network first"
+    [[ $interface != lo ]] || continue  # the host's own (guests' packets for it: network.sh's guard)
+    rules+="    ip daddr $address tcp dport { $apt_port, $pip_port } iifname != { \"lo\", \"$interface\" } drop"$'\n'
+  done
+  nft -f - <<EOF
+table ip $guard_table
+delete table ip $guard_table
+table ip $guard_table {
+  chain prerouting {
+    type filter hook prerouting priority raw; policy accept;
+$rules  }
+}
+EOF
+}
+
 case ${1:-} in
-  stop) stop apt; stop pip; exit 0 ;;
-  ""|-*) die "usage: package-cache.sh ADDRESS... | stop" ;;
+  stop) stop apt; stop pip; nft delete table ip "$guard_table" 2>/dev/null || true; exit 0 ;;
+  ""|-*) die "usage: package-cache.sh ADDRESS... | guard ADDRESS... | stop" ;;
 esac
 # The ports are devbox's settings' (HOST_CACHE_PORTS), which give a libvirt
 # guest its cache URLs.
@@ -49,12 +75,18 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 read -r apt_port pip_port < <(cd "$root" && .venv/bin/python -c \
   'from devbox.settings import HOST_CACHE_PORTS as p; print(p["apt"], p["pip"])' 2>/dev/null) \
   || { echo "package-cache.sh: run ./setup.sh first (it makes .venv, which has devbox's settings)" >&2; exit 1; }
+if [[ $1 == guard ]]; then
+  shift
+  guard "$@"
+  exit 0
+fi
 addresses="$*"
 ours=$(ip -o -4 addr show)
 for address in "$@"; do
   [[ $ours == *" inet $address/"* ]] || die "$address is not an address of this host; start its network first"
 done
 command -v apt-cacher-ng >/dev/null || die "apt-cacher-ng is not installed; run ./setup.sh (provision/host/packages.sh libvirt)"
+guard "$@"
 mkdir -p "$run" "$cache"
 
 if ! running apt "$addresses"; then

@@ -4,6 +4,7 @@ whatever rules come before or after it (probed from a network namespace on
 the bridge, as guest root would), and only a bridge the script made is
 deleted again; one that stays gets its route_localnet back."""
 
+import os
 import socket
 import subprocess
 import time
@@ -11,6 +12,7 @@ import uuid
 
 import pytest
 
+from devbox.host.guest import wait_for
 from devbox.settings import ROOT
 
 NETWORK = ROOT / "provision" / "host" / "network.sh"
@@ -138,3 +140,61 @@ def test_a_bridge_that_stays_gets_its_route_localnet_back(bridge):
     assert run(**env).returncode == 0  # a second start keeps the value from before the first
     assert run("stop", **env).returncode == 0
     assert open(setting).read().strip() == "0"
+
+
+CACHES = ROOT / "provision" / "host" / "package-cache.sh"
+
+
+def netns(bridge_name, address, gateway):
+    """A network namespace on a bridge at ``address``, everything else routed to ``gateway``
+    (the host); (command prefix, clean-up)."""
+    ns, veth = f"dbxn{uuid.uuid4().hex[:6]}", f"dbxv{uuid.uuid4().hex[:6]}"
+    inside = ["ip", "netns", "exec", ns]
+    for step in (["ip", "netns", "add", ns], ["ip", "link", "add", veth, "type", "veth", "peer", "name", f"{veth}g"],
+                 ["ip", "link", "set", veth, "master", bridge_name, "up"], ["ip", "link", "set", f"{veth}g", "netns", ns],
+                 [*inside, "ip", "addr", "add", f"{address}/24", "dev", f"{veth}g"],
+                 [*inside, "ip", "link", "set", f"{veth}g", "up"],
+                 [*inside, "ip", "route", "add", "default", "via", gateway]):
+        done = sh(*step)
+        assert done.returncode == 0, (step, done.stderr)
+    return inside, lambda: (sh("ip", "netns", "delete", ns), sh("ip", "link", "delete", veth))
+
+
+def test_the_package_caches_answer_their_own_network_alone(tmp_path):
+    # The host answers its addresses on every interface: without devbox's guard
+    # a guest on another bridge (or the LAN) would route to the VM's caches.
+    from devbox.settings import HOST_CACHE_PORTS
+
+    vm, other = f"dbxt{uuid.uuid4().hex[:6]}", f"dbxt{uuid.uuid4().hex[:6]}"
+    cache_address, port = "10.213.78.1", HOST_CACHE_PORTS["apt"]
+    cleanups = []
+    try:
+        for name, address in ((vm, cache_address), (other, "10.213.79.1")):
+            assert sh("ip", "link", "add", name, "type", "bridge").returncode == 0
+            cleanups.append(lambda name=name: sh("ip", "link", "delete", name))
+            sh("ip", "addr", "add", f"{address}/24", "dev", name)
+            sh("ip", "link", "set", name, "up")
+        cache = subprocess.Popen(["python3", "-m", "http.server", "--bind", cache_address, str(port)],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path)
+        cleanups.append(lambda: (cache.kill(), cache.wait()))
+        in_vm, gone = netns(vm, "10.213.78.50", cache_address)
+        cleanups.append(gone)
+        elsewhere, gone = netns(other, "10.213.79.50", "10.213.79.1")
+        cleanups.append(gone)
+        url = f"http://{cache_address}:{port}/"
+
+        def answers(inside):
+            return sh(*inside, "curl", "-s", "-o", "/dev/null", "--max-time", "2", url).returncode == 0
+
+        assert wait_for(lambda: answers(in_vm), timeout=10)
+        assert answers(elsewhere)  # the probe works: without the guard, anyone routes to it
+        table = f"devbox-caches-test-{uuid.uuid4().hex[:6]}"  # the running caches' guard stays as it is
+        guarded = subprocess.run([str(CACHES), "guard", cache_address], capture_output=True, text=True, timeout=30,
+                                 env={**os.environ, "DEVBOX_CACHE_GUARD": table})
+        cleanups.append(lambda: sh("nft", "delete", "table", "ip", table))
+        assert guarded.returncode == 0, guarded.stderr
+        assert answers(in_vm)
+        assert not answers(elsewhere)
+    finally:
+        for clean in reversed(cleanups):
+            clean()

@@ -82,13 +82,15 @@ class Hub:
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            if self.allowed_uid is not None and peer_uid(writer) != self.allowed_uid:
-                await respond(writer, 403, {"error": "only nginx may connect to the refresh hub"})
-                return
             try:
                 method, path, headers, body = await asyncio.wait_for(read_request(reader), 10)
             except (BadRequest, asyncio.TimeoutError, asyncio.IncompleteReadError, ConnectionError) as exc:
                 await respond(writer, 400, {"error": str(exc) or "bad request"})
+                return
+            # After the request is read: closing on unread bytes would reset the
+            # connection, and the client might never see why.
+            if self.allowed_uid is not None and peer_uid(writer) != self.allowed_uid:
+                await respond(writer, 403, {"error": "only nginx may connect to the refresh hub"})
                 return
             if path == EVENTS:
                 if method != "GET":

@@ -61,15 +61,16 @@ def test_a_missing_lxc_box_is_named_with_the_fix(scratch):
     assert "Importing base box" not in result.stdout
 
 
-def test_a_taken_host_port_stops_vagrant_up(scratch):
+@pytest.mark.parametrize("key", ["host_port", "https_host_port"])
+def test_a_taken_host_port_stops_vagrant_up(scratch, key):
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         port = holder.getsockname()[1]
-        result = vagrant(scratch(host_port=port), "up", "--provider=lxc")
+        result = vagrant(scratch(**{key: port}), "up", "--provider=lxc")
     assert result.returncode != 0
     assert f"devbox: host port 127.0.0.1:{port} is already in use" in result.stderr
-    assert "change host_port in devbox.yaml" in result.stderr
+    assert f"change {key} in devbox.yaml" in result.stderr
     assert "Importing base box" not in result.stdout
 
 
@@ -98,3 +99,19 @@ def test_a_repository_folder_anyone_may_write_stops_vagrant_up(scratch):
     assert result.returncode != 0
     assert f"devbox: {folder / 'provision'} is writable by anyone, the guest included; chmod o-w it" in result.stderr
     assert "Importing base box" not in result.stdout
+
+
+def test_what_the_guest_makes_in_a_writable_folder_locks_no_one_out(scratch):
+    # A file anyone may write, made by the app in its writable folder (its
+    # instance folder, say): the guest's own, so the check above passes over it
+    # (the next check, of a network that is not there, is what stops this up).
+    folder = scratch()
+    raw = yaml.safe_load((folder / "devbox.yaml").read_text())
+    writable = folder / raw["app"]["folder"] / raw["app"]["writable"][0]
+    writable.mkdir(parents=True, exist_ok=True)
+    (writable / "made-by-the-app.db").write_text("")
+    (writable / "made-by-the-app.db").chmod(0o666)
+    result = vagrant(folder, "up", "--provider=lxc", DEVBOX_BRIDGE="dbxgone0")
+    assert result.returncode != 0
+    assert "is writable by anyone" not in result.stderr
+    assert "the lxc network (bridge dbxgone0 and its DHCP server) is down" in result.stderr

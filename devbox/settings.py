@@ -529,20 +529,35 @@ def _instances(raw: dict) -> tuple[int, str, int]:
     return instances, bind, nodes
 
 
+def fixed_mac(address: str) -> str:
+    """The MAC of the guest at a fixed address: 02:00 and the address's octets
+    (locally administered). A guest made again is found at once, and the
+    bridge lets no other claim the address (provision/host/network.sh)."""
+    return "02:00:" + ":".join(f"{int(octet):02x}" for octet in address.split("."))
+
+
+def fixed_addresses(network: str = NODE_NETWORK) -> list[str]:
+    """Every fixed address a guest may have: the front's, then one per app guest."""
+    hosts = list(ipaddress.ip_network(network).hosts())
+    return [str(hosts[FIRST_NODE_HOST - 1 + k]) for k in range(MAX_NODES + 1)]
+
+
 def _guests(s: dict) -> dict:
     """Vagrant's machines and what each runs: with nodes: 0 one guest runs
     everything; else the front runs nginx and Redis and app guest K runs
     instance K. Each instance keeps its number (unit NAME@K) wherever it runs."""
     all_instances = list(range(1, s["instances"] + 1))
-    hosts = list(ipaddress.ip_network(NODE_NETWORK).hosts())
+    addresses = fixed_addresses()
     # The front has its address with nodes: 0 too, so that app guests can join
     # it without a restart.
-    front = str(hosts[FIRST_NODE_HOST - 1])
     if not s["nodes"]:
-        return {FRONT: {"role": "all", "address": front, "instances": all_instances}}
-    guests = {FRONT: {"role": "front", "address": front, "instances": []}}
-    for k in all_instances:
-        guests[f"app{k}"] = {"role": "app", "address": str(hosts[FIRST_NODE_HOST - 1 + k]), "instances": [k]}
+        guests = {FRONT: {"role": "all", "address": addresses[0], "instances": all_instances}}
+    else:
+        guests = {FRONT: {"role": "front", "address": addresses[0], "instances": []}}
+        for k in all_instances:
+            guests[f"app{k}"] = {"role": "app", "address": addresses[k], "instances": [k]}
+    for guest in guests.values():
+        guest["mac"] = fixed_mac(guest["address"])
     return guests
 
 
@@ -770,6 +785,10 @@ def main(argv: list[str]) -> int:
         return 0
     if "--schema" in argv:
         print(json.dumps(json_schema(), indent=2, ensure_ascii=False))
+        return 0
+    if argv[:1] == ["--fixed-guests"]:  # for provision/host/network.sh: "ADDRESS MAC" lines
+        addresses = fixed_addresses(*argv[1:2])
+        print("\n".join(f"{address} {fixed_mac(address)}" for address in addresses))
         return 0
     try:
         settings = load()

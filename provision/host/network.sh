@@ -43,6 +43,7 @@ if [[ ${1:-start} == stop ]]; then
   delete_all nat POSTROUTING "${masquerade[@]}"
   delete_all filter INPUT "${old_guard[@]}"
   nft delete table ip "$guard" 2>/dev/null || true
+  nft delete table bridge "$guard" 2>/dev/null || true
   [[ -f $pidfile ]] && kill "$(cat "$pidfile")" 2>/dev/null || true
   rm -f "$pidfile"
   # A bridge that stays (lxc-net's, libvirt's) gets its own setting back: with
@@ -86,6 +87,34 @@ EOF
 [[ -f $localnet ]] || sysctl -n "net.ipv4.conf.$bridge.route_localnet" > "$localnet"
 sysctl -qw "net.ipv4.conf.$bridge.route_localnet=1"
 [[ $mode == start ]] || exit 0
+
+# The fixed addresses (the front's, the app guests': devbox/settings.py) belong
+# to the guest with the matching MAC alone: on the bridge, an ARP or IP packet
+# that claims one from any other is dropped, so no guest can take the front's
+# address and with it the host's forwarded port.
+root=$(cd "$(dirname "$0")/../.." && pwd)
+pairs=$(cd "$root" && .venv/bin/python -m devbox.settings --fixed-guests "${address%.*}.0/24") \
+  || { echo "network.sh: run ./setup.sh first (it makes .venv, which has devbox's settings)" >&2; exit 1; }
+fixed=$(awk '{printf "%s%s . %s", (NR > 1 ? ", " : ""), $1, $2}' <<<"$pairs")
+ips=$(awk '{printf "%s%s", (NR > 1 ? ", " : ""), $1}' <<<"$pairs")
+nft -f - <<EOF
+table bridge $guard
+delete table bridge $guard
+table bridge $guard {
+  set fixed { type ipv4_addr . ether_addr; elements = { $fixed } }
+  set addresses { type ipv4_addr; elements = { $ips } }
+  chain forward {
+    type filter hook forward priority -200; policy accept;
+    arp saddr ip @addresses arp saddr ip . ether saddr != @fixed drop
+    ether type ip ip saddr @addresses ip saddr . ether saddr != @fixed drop
+  }
+  chain input {
+    type filter hook input priority -200; policy accept;
+    arp saddr ip @addresses arp saddr ip . ether saddr != @fixed drop
+    ether type ip ip saddr @addresses ip saddr . ether saddr != @fixed drop
+  }
+}
+EOF
 
 # Ours, from an older devbox that handed out devbox's fixed addresses too: start it again.
 if [[ -f $pidfile ]] && ! tr '\0' ' ' < "/proc/$(cat "$pidfile")/cmdline" 2>/dev/null | grep -q -- "--dhcp-range=$range "; then

@@ -16,6 +16,7 @@ from devbox.host.guest import wait_for
 from devbox.settings import ROOT
 
 NETWORK = ROOT / "provision" / "host" / "network.sh"
+CACHES = ROOT / "provision" / "host" / "package-cache.sh"
 
 
 def run(*args, **env):
@@ -41,6 +42,21 @@ def sh(*command):
     return subprocess.run(command, capture_output=True, text=True, timeout=30)
 
 
+def netns(bridge_name, address, gateway):
+    """A network namespace on a bridge at ``address``, everything else routed to ``gateway``
+    (the host); (command prefix, its interface, clean-up)."""
+    ns, veth = f"dbxn{uuid.uuid4().hex[:6]}", f"dbxv{uuid.uuid4().hex[:6]}"
+    inside = ["ip", "netns", "exec", ns]
+    for step in (["ip", "netns", "add", ns], ["ip", "link", "add", veth, "type", "veth", "peer", "name", f"{veth}g"],
+                 ["ip", "link", "set", veth, "master", bridge_name, "up"], ["ip", "link", "set", f"{veth}g", "netns", ns],
+                 [*inside, "ip", "addr", "add", f"{address}/24", "dev", f"{veth}g"],
+                 [*inside, "ip", "link", "set", f"{veth}g", "up"],
+                 [*inside, "ip", "route", "add", "default", "via", gateway]):
+        done = sh(*step)
+        assert done.returncode == 0, (step, done.stderr)
+    return inside, f"{veth}g", lambda: (sh("ip", "netns", "delete", ns), sh("ip", "link", "delete", veth))
+
+
 @pytest.fixture
 def loopback_service():
     """An HTTP server on the host's 127.0.0.1 (what a guest must never reach); its port."""
@@ -64,23 +80,16 @@ def guest_netns(bridge):
     127.0.0.0/8 over the bridge to the host (what guest root can do); a command prefix."""
     name, env = bridge
     assert run(**env).returncode == 0
-    ns, veth = f"dbxn{uuid.uuid4().hex[:6]}", f"dbxv{uuid.uuid4().hex[:6]}"
-    inside = ["ip", "netns", "exec", ns]
-    steps = [["ip", "netns", "add", ns], ["ip", "link", "add", veth, "type", "veth", "peer", "name", f"{veth}g"],
-             ["ip", "link", "set", veth, "master", name, "up"], ["ip", "link", "set", f"{veth}g", "netns", ns],
-             [*inside, "ip", "addr", "add", "10.213.77.50/24", "dev", f"{veth}g"],
-             [*inside, "ip", "link", "set", f"{veth}g", "up"],
-             [*inside, "sysctl", "-qw", f"net.ipv4.conf.{veth}g.route_localnet=1"],
-             # Its own loopback stays down: 127.0.0.0/8 goes to the host instead.
-             [*inside, "ip", "route", "add", "127.0.0.0/8", "via", "10.213.77.1", "dev", f"{veth}g"]]
+    inside, interface, gone = netns(name, "10.213.77.50", "10.213.77.1")
     try:
-        for step in steps:
+        # Its own loopback stays down: 127.0.0.0/8 goes to the host instead.
+        for step in ([*inside, "sysctl", "-qw", f"net.ipv4.conf.{interface}.route_localnet=1"],
+                     [*inside, "ip", "route", "add", "127.0.0.0/8", "via", "10.213.77.1", "dev", interface]):
             done = sh(*step)
             assert done.returncode == 0, (step, done.stderr)
         yield inside
     finally:
-        sh("ip", "netns", "delete", ns)
-        sh("ip", "link", "delete", veth)
+        gone()
 
 
 def reaches(inside, port):
@@ -142,24 +151,6 @@ def test_a_bridge_that_stays_gets_its_route_localnet_back(bridge):
     assert open(setting).read().strip() == "0"
 
 
-CACHES = ROOT / "provision" / "host" / "package-cache.sh"
-
-
-def netns(bridge_name, address, gateway):
-    """A network namespace on a bridge at ``address``, everything else routed to ``gateway``
-    (the host); (command prefix, clean-up)."""
-    ns, veth = f"dbxn{uuid.uuid4().hex[:6]}", f"dbxv{uuid.uuid4().hex[:6]}"
-    inside = ["ip", "netns", "exec", ns]
-    for step in (["ip", "netns", "add", ns], ["ip", "link", "add", veth, "type", "veth", "peer", "name", f"{veth}g"],
-                 ["ip", "link", "set", veth, "master", bridge_name, "up"], ["ip", "link", "set", f"{veth}g", "netns", ns],
-                 [*inside, "ip", "addr", "add", f"{address}/24", "dev", f"{veth}g"],
-                 [*inside, "ip", "link", "set", f"{veth}g", "up"],
-                 [*inside, "ip", "route", "add", "default", "via", gateway]):
-        done = sh(*step)
-        assert done.returncode == 0, (step, done.stderr)
-    return inside, lambda: (sh("ip", "netns", "delete", ns), sh("ip", "link", "delete", veth))
-
-
 def test_the_package_caches_answer_their_own_network_alone(tmp_path):
     # The host answers its addresses on every interface: without devbox's guard
     # a guest on another bridge (or the LAN) would route to the VM's caches.
@@ -177,9 +168,9 @@ def test_the_package_caches_answer_their_own_network_alone(tmp_path):
         cache = subprocess.Popen(["python3", "-m", "http.server", "--bind", cache_address, str(port)],
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path)
         cleanups.append(lambda: (cache.kill(), cache.wait()))
-        in_vm, gone = netns(vm, "10.213.78.50", cache_address)
+        in_vm, _, gone = netns(vm, "10.213.78.50", cache_address)
         cleanups.append(gone)
-        elsewhere, gone = netns(other, "10.213.79.50", "10.213.79.1")
+        elsewhere, _, gone = netns(other, "10.213.79.50", "10.213.79.1")
         cleanups.append(gone)
         url = f"http://{cache_address}:{port}/"
 
@@ -198,3 +189,42 @@ def test_the_package_caches_answer_their_own_network_alone(tmp_path):
     finally:
         for clean in reversed(cleanups):
             clean()
+
+
+ARP_REQUEST = """
+import socket, sys
+interface, claimed, asked = sys.argv[1:]
+mac = bytes.fromhex(open(f"/sys/class/net/{interface}/address").read().strip().replace(":", ""))
+ip = lambda text: socket.inet_aton(text)
+arp = b"\\x00\\x01\\x08\\x00\\x06\\x04\\x00\\x01" + mac + ip(claimed) + b"\\x00" * 6 + ip(asked)
+with socket.socket(socket.AF_PACKET, socket.SOCK_RAW) as s:
+    s.bind((interface, 0))
+    s.send(b"\\xff" * 6 + mac + b"\\x08\\x06" + arp)
+"""
+
+
+def test_no_guest_takes_a_fixed_address_on_the_bridge(bridge):
+    # The front's fixed address is where the host sends its forwarded port: a
+    # guest that claims it (an ARP request "from" it) must not become it.
+    name, env = bridge
+    assert run(**env).returncode == 0
+    inside, interface, gone = netns(name, "10.213.77.60", "10.213.77.1")
+    try:
+        spoofer = sh(*inside, "cat", f"/sys/class/net/{interface}/address").stdout.strip()
+        front = "10.213.77.200"
+
+        def claim():
+            sh("ip", "neigh", "flush", "dev", name)
+            sent = sh(*inside, "python3", "-c", ARP_REQUEST, interface, front, "10.213.77.1")
+            assert sent.returncode == 0, sent.stderr
+            time.sleep(0.3)
+            return spoofer in sh("ip", "neigh", "show", front, "dev", name).stdout
+
+        guard = f"devbox-guard-{name}"
+        table = sh("nft", "list", "table", "bridge", guard).stdout
+        assert sh("nft", "delete", "table", "bridge", guard).returncode == 0
+        assert claim()  # the probe works: unguarded, the host takes the guest for the front
+        assert subprocess.run(["nft", "-f", "-"], input=table, text=True).returncode == 0
+        assert not claim()
+    finally:
+        gone()

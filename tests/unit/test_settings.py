@@ -339,15 +339,18 @@ def test_nodes_make_a_front_and_app_guests_on_fixed_addresses(raw, monkeypatch):
         monkeypatch.delenv(variable, raising=False)
     one = devbox_settings.validate(raw)
     # One guest runs everything; it has its fixed address already, for app guests to join.
-    assert one["guests"] == {"default": {"role": "all", "address": "10.0.3.200", "instances": [1],
-                                         "units": ["devbox@1.service"]}}
+    assert one["guests"] == {"default": {"role": "all", "address": "10.0.3.200", "mac": "02:00:0a:00:03:c8",
+                                         "instances": [1], "units": ["devbox@1.service"]}}
     assert (one["guest_role"], one["guest_units"], one["redis_host"]) == ("all", ["devbox@1.service"], "127.0.0.1")
     raw["nodes"] = 2
     front = devbox_settings.validate(raw)
     assert front["guests"] == {
-        "default": {"role": "front", "address": "10.0.3.200", "instances": [], "units": []},
-        "app1": {"role": "app", "address": "10.0.3.201", "instances": [1], "units": ["devbox@1.service"]},
-        "app2": {"role": "app", "address": "10.0.3.202", "instances": [2], "units": ["devbox@2.service"]}}
+        "default": {"role": "front", "address": "10.0.3.200", "mac": "02:00:0a:00:03:c8", "instances": [],
+                    "units": []},
+        "app1": {"role": "app", "address": "10.0.3.201", "mac": "02:00:0a:00:03:c9", "instances": [1],
+                 "units": ["devbox@1.service"]},
+        "app2": {"role": "app", "address": "10.0.3.202", "mac": "02:00:0a:00:03:ca", "instances": [2],
+                 "units": ["devbox@2.service"]}}
     assert (front["instances"], front["app_bind"], front["instance_guests"]) == (2, "tcp", ["app1", "app2"])
     assert front["app_binds"] == ["10.0.3.201:5001", "10.0.3.202:5001"]  # over the private network, not loopback
     assert (front["guest_units"], front["redis_host"]) == ([], "10.0.3.200")

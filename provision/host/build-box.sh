@@ -8,16 +8,48 @@
 #            online, as on a VirtualBox laptop, through the host's caches
 #            (provision/host/package-cache.sh).
 #
-# Cached: a box is rebuilt only when its recipe changes: this file and the
-# guest's package list (provision/guest/packages.txt).
+# Cached: a box is rebuilt only when its recipe changes: this file, the
+# guest's package list (provision/guest/packages.txt) and, for lxc, the host
+# ids its guest's are mapped to.
 # Usage: build-box.sh PROVIDER BOX_NAME
+#        build-box.sh --id-base     the first host id an lxc guest's map to
 set -euo pipefail
 
 die() { echo "build-box: $*" >&2; exit 1; }
+
+# id_base: the first of 65536 host ids, from 100000 up in steps of 65536, that
+# no range in /etc/subuid or /etc/subgid touches: ranges given to host users
+# there are theirs to map in their own user namespaces, and one of them could
+# then own the guest's files. ($DEVBOX_SUBID_FILES: other files, for tests.)
+id_base() {
+  python3 - ${DEVBOX_SUBID_FILES:-/etc/subuid /etc/subgid} <<'PY'
+import sys
+taken = []
+for name in sys.argv[1:]:
+    try:
+        lines = open(name).read().split()
+    except FileNotFoundError:
+        continue
+    for line in lines:
+        parts = line.split(":")
+        if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
+            taken.append((int(parts[1]), int(parts[1]) + int(parts[2])))
+base = 100000
+while any(start < base + 65536 and base < end for start, end in taken):
+    base += 65536
+print(base)
+PY
+}
+if [[ ${1:-} == --id-base ]]; then
+  id_base
+  exit 0
+fi
+
 provider=${1:-} box=${2:-}
 [[ ($provider == lxc || $provider == libvirt) && -n $box ]] || die "usage: build-box.sh lxc|libvirt BOX_NAME"
 package_list="$(dirname "$0")/../guest/packages.txt"
-recipe=$(cat "$0" "$package_list" | sha256sum | cut -c1-16)
+idbase=$(id_base)
+recipe=$( (cat "$0" "$package_list"; [[ $provider != lxc ]] || echo "$idbase") | sha256sum | cut -c1-16)
 cache=${DEVBOX_CACHE:-/var/cache/devbox}
 stamp="$cache/box-$provider-${box//\//_}.recipe"
 suite=bookworm
@@ -102,8 +134,9 @@ lxc_box() {
   rm -f "$root/etc/nginx/sites-enabled/default"
 
   echo '{"provider": "lxc", "version": "1.0.0"}' > "$work/metadata.json"
-  # Unprivileged: the guest's root is uid 100000 on the host, which owns none of
-  # the host's files, those of the synced folder included.
+  # Unprivileged: the guest's root is host uid $idbase (100000 unless a host
+  # user's subordinate ids are there), which owns none of the host's files,
+  # those of the synced folder included.
   # /sys is read-only, as systemd expects of a container (with it writable,
   # networkd waits for a udev that never comes).
   # The host's architecture: debootstrap built for it (amd64, arm64).
@@ -111,21 +144,22 @@ lxc_box() {
 lxc.include = /usr/share/lxc/config/common.conf
 lxc.include = /usr/share/lxc/config/userns.conf
 lxc.arch = $arch
-lxc.idmap = u 0 100000 65536
-lxc.idmap = g 0 100000 65536
+lxc.idmap = u 0 $idbase 65536
+lxc.idmap = g 0 $idbase 65536
 lxc.mount.auto =
 lxc.mount.auto = proc:mixed sys:ro cgroup:mixed
 LXC
   # The guest's ids, shifted as the lxc-config maps them: vagrant-lxc's template
   # extracts the rootfs as host root, keeping these numbers. chown drops setuid
   # and setgid bits, so they are put back.
-  python3 - "$root" <<'PY'
+  python3 - "$root" "$idbase" <<'PY'
 import os, stat, sys
+base = int(sys.argv[2])
 for folder, dirs, files in os.walk(sys.argv[1]):
     for path in [folder, *(os.path.join(folder, n) for n in files + [d for d in dirs if os.path.islink(os.path.join(folder, d))])]:
         st = os.lstat(path)
-        if st.st_uid < 100000:
-            os.lchown(path, st.st_uid + 100000, st.st_gid + 100000)
+        if st.st_uid < 65536:
+            os.lchown(path, st.st_uid + base, st.st_gid + base)
             if not stat.S_ISLNK(st.st_mode) and st.st_mode & (stat.S_ISUID | stat.S_ISGID):
                 os.chmod(path, stat.S_IMODE(st.st_mode))
 PY

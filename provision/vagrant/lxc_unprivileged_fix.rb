@@ -1,5 +1,5 @@
 # vagrant-lxc 1.4.3 treats every container as privileged. devbox's box is not:
-# its lxc-config maps the guest's root to an unprivileged host uid (100000)
+# its lxc-config maps the guest's root to an unprivileged host uid (100000 or above)
 # and its rootfs is shifted to match. Two things follow here.
 # - The container's folder (/var/lib/lxc/NAME, 0770 root) becomes 0711: the
 #   guest's root must be able to pass through it, and must own its rootfs.

@@ -3,6 +3,7 @@ the host: the lxc guest is an unprivileged container, and the repository, whose
 files host root runs (setup.sh, provision/host/, .venv), is read-only in it
 except for the app's writable folders (app.writable)."""
 
+import os
 import shlex
 import subprocess
 import uuid
@@ -18,9 +19,33 @@ def host_uid_of_guest_root(settings):
     return int(next(line for line in status.splitlines() if line.startswith("Uid:")).split()[1])
 
 
+def subordinate_ranges():
+    """The host ids given to host users for their own user namespaces (/etc/subuid, /etc/subgid)."""
+    ranges = []
+    for name in ("/etc/subuid", "/etc/subgid"):
+        if Path(name).exists():
+            for line in Path(name).read_text().split():
+                _, start, count = line.split(":")
+                ranges.append((int(start), int(start) + int(count)))
+    return ranges
+
+
 def test_the_guest_root_is_an_unprivileged_user_on_the_host(guest, settings):
     assert guest.run("sudo id -u", hide=True).stdout.strip() == "0"
-    assert host_uid_of_guest_root(settings) >= 100000
+    root = host_uid_of_guest_root(settings)
+    assert root >= 100000
+    # No host user may map the guest's ids in a user namespace of its own.
+    assert not [r for r in subordinate_ranges() if r[0] < root + 65536 and root < r[1]]
+
+
+def test_the_guests_ids_keep_clear_of_host_users_subordinate_ids(tmp_path):
+    # adduser gives the first user 100000:65536: the box then maps elsewhere.
+    (tmp_path / "subuid").write_text("alice:100000:65536\n")
+    (tmp_path / "subgid").write_text("alice:100000:65536\nbob:165536:65536\n")
+    for files, base in (("", "100000"), (f"{tmp_path}/subuid", "165536"), (f"{tmp_path}/subuid {tmp_path}/subgid", "231072")):
+        found = subprocess.run([str(ROOT / "provision/host/build-box.sh"), "--id-base"], capture_output=True, text=True,
+                               env={**os.environ, "DEVBOX_SUBID_FILES": files or "/nonexistent"}, check=True)
+        assert found.stdout.strip() == base
 
 
 def test_guest_root_cannot_write_the_repository_even_remounted(guest, settings):

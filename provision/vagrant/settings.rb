@@ -19,10 +19,11 @@ module DevboxSettings
   end
 
   # The libvirt driver ./setup.sh found to work on this host (kvm, or qemu:
-  # software emulation), written by provision/host/libvirt.sh; kvm otherwise.
-  LIBVIRT_DRIVER = "/var/cache/devbox/libvirt-driver"
+  # software emulation), written by provision/host/libvirt.sh into devbox's
+  # cache folder ($DEVBOX_CACHE, as there); kvm otherwise.
   def self.libvirt_driver
-    File.exist?(LIBVIRT_DRIVER) ? File.read(LIBVIRT_DRIVER).strip : "kvm"
+    path = File.join(ENV["DEVBOX_CACHE"] || "/var/cache/devbox", "libvirt-driver")
+    File.exist?(path) ? File.read(path).strip : "kvm"
   end
 
   # Short and stable for this Vagrant folder (VAGRANT_DOTFILE_PATH, else .vagrant).

@@ -115,3 +115,11 @@ def test_what_the_guest_makes_in_a_writable_folder_locks_no_one_out(scratch):
     assert result.returncode != 0
     assert "is writable by anyone" not in result.stderr
     assert "the lxc network (bridge dbxgone0 and its DHCP server) is down" in result.stderr
+
+
+def test_vagrant_reads_the_libvirt_driver_where_libvirt_sh_wrote_it(tmp_path):
+    # $DEVBOX_CACHE moves devbox's cache folder for the scripts and for Vagrant alike.
+    (tmp_path / "libvirt-driver").write_text("qemu\n")
+    read = subprocess.run(["ruby", "-e", f'require "{ROOT}/provision/vagrant/settings"; print DevboxSettings.libvirt_driver'],
+                          capture_output=True, text=True, timeout=60, env={**os.environ, "DEVBOX_CACHE": str(tmp_path)})
+    assert read.stdout == "qemu", read.stderr

@@ -48,6 +48,10 @@ case ${1:-} in
     (($# == 6)) || die "$usage"
     container=$2 host_ip=$3 host_port=$4 guest_ip=$5 guest_port=$6
     name=DEVBOX-$host_port
+    # Another guest's port (a second devbox on this host) is not taken over.
+    holder=$(iptables -w -t nat -S "$name" 2>/dev/null | sed -nE 's/.*--comment "?devbox:([^" ]+)"? .*/\1/p' | head -1) || true
+    [[ -z $holder || $holder == "$container" ]] \
+      || die "host port $host_port is forwarded to another guest ($holder); stop that one, or choose another port"
     iptables -w -t nat -N "$name" 2>/dev/null || iptables -w -t nat -F "$name"
     iptables -w -t nat -A "$name" -d "$host_ip" -p tcp --dport "$host_port" -m comment --comment "devbox:$container" \
       -j DNAT --to-destination "$guest_ip:$guest_port"

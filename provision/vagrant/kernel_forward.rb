@@ -13,6 +13,16 @@ module DevboxKernelForward
     false
   end
 
+  # The guest a host port is forwarded to by forward.sh now (its chain's
+  # comment names it), or nil: a port held so has no listener for a bind to find.
+  def self.holder(port)
+    return nil unless Process.euid.zero?
+    rules = IO.popen(["iptables", "-w", "-t", "nat", "-S", "DEVBOX-#{port}"], err: File::NULL, &:read)
+    rules[/--comment "?devbox:([^" ]+)"?/, 1]
+  rescue SystemCallError
+    nil
+  end
+
   def self.run(*args)
     system(SCRIPT, *args.map(&:to_s)) or raise "devbox: #{File.basename(SCRIPT)} #{args.first} failed (message above)"
   end

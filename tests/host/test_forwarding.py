@@ -3,6 +3,8 @@
 port of a container goes when it is removed (also one a changed host_port gave
 up), and none of it disturbs the devbox's own port."""
 
+import os
+import shutil
 import socket
 import subprocess
 import uuid
@@ -99,3 +101,27 @@ def test_no_local_user_answers_for_the_devbox_on_ipv6_loopback(devbox, settings)
         finally:
             rogue.kill()
             rogue.wait()
+
+
+def test_a_port_another_devbox_forwards_is_not_taken_over(settings, tmp_path):
+    # A second devbox on this host: its port has no listener (the kernel
+    # forwards it), so only its forwarding chain says it is taken.
+    port = spare_port()
+    assert forward("add", "dbx-other", "127.0.0.1", port, "10.0.3.250", 5000).returncode == 0
+    try:
+        refused = forward("add", "dbx-mine", "127.0.0.1", port, "10.0.3.251", 5000)
+        assert refused.returncode != 0
+        assert f"host port {port} is forwarded to another guest (dbx-other)" in refused.stderr
+        for name in ("Vagrantfile", "devbox.yaml"):
+            shutil.copy(ROOT / name, tmp_path)
+        for folder in ("provision/vagrant", "devbox", settings["app"]["folder"]):
+            shutil.copytree(ROOT / folder, tmp_path / folder)
+        text = (tmp_path / "devbox.yaml").read_text()
+        (tmp_path / "devbox.yaml").write_text(text.replace(f"host_port: {settings['host_port']} ", f"host_port: {port} ", 1))
+        up = subprocess.run(["vagrant", "up", "--provider=lxc"], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                            env={k: v for k, v in os.environ.items() if not k.startswith("DEVBOX_")})
+        assert up.returncode != 0
+        assert f"host port 127.0.0.1:{port} is forwarded to another devbox's guest (dbx-other)" in up.stderr
+        assert "Importing base box" not in up.stdout
+    finally:
+        forward("remove", "dbx-other")

@@ -245,3 +245,19 @@ def test_app_guests_are_reached_over_tcp_and_share_the_fronts_redis(nginx_check,
     assert "ExecStartPre=+/bin/chown -R devbox:devbox /var/lib/devbox" in unit  # the shared DATA_DIR, the app's
     # REDIS_URL comes with the password, from secret.env: not the guest's own loopback.
     assert not [line for line in render("app/app.env.j2", app_guest).splitlines() if line.startswith("REDIS_URL=")]
+
+
+@pytest.mark.parametrize("tls", [True, False])
+def test_https_is_the_same_site_on_its_own_port_only_with_tls(nginx_check, raw, localize, tls):
+    raw["tls"] = tls
+    local_settings = localize(devbox_settings.validate(raw))
+    site = render("nginx/site.conf.j2", local_settings)
+    assert ("listen 5443 ssl http2;" in site) is tls
+    assert (site.count("server {") == 2) is tls
+    # No HSTS in development: plain HTTP on the host port keeps working.
+    assert "Strict-Transport-Security" not in site
+    if tls:
+        https = site[site.index("listen 5443 ssl http2;"):]
+        assert "proxy_set_header X-Forwarded-Proto $scheme;" in https
+        assert "https://$1:8443$2;" in https  # its redirects keep to the HTTPS host port
+    assert nginx_check(site).returncode == 0

@@ -95,15 +95,18 @@ if ! running apt "$addresses"; then
   chown apt-cacher-ng "$run"
   # ForceManaged: only the repositories it remaps (Debian's among them); no
   # CONNECT. Debian's from deb.debian.org, as a box's sources name it (the
-  # package's default backend may be a mirror this host cannot reach).
+  # package's default backend may be a mirror this host cannot reach). No
+  # report page: its maintenance actions (expire, import, delete) would be
+  # open to any guest, with no password.
   start-stop-daemon --start --chuid apt-cacher-ng --exec /usr/sbin/apt-cacher-ng -- \
     -c /etc/apt-cacher-ng ForeGround=0 "BindAddress=$addresses" "Port=$apt_port" "pidfile=$run/apt.pid" \
-    "SocketPath=$run/apt.socket" ForceManaged=1 PassThroughPattern='^$' \
+    "SocketPath=$run/apt.socket" ForceManaged=1 PassThroughPattern='^$' ReportPage= \
     "Remap-debrep=file:deb_mirror*.gz /debian ; http://deb.debian.org/debian/" \
     || die "apt-cacher-ng did not start; is port $apt_port taken? (ss -ltnp 'sport = :$apt_port')"
   echo "$addresses" > "$run/apt.addresses"
 fi
-wait_for apt /var/log/apt-cacher-ng/apt-cacher.err "http://$1:$apt_port/acng-report.html"
+# Debian's release file through the cache: it answers, and reaches Debian.
+wait_for apt /var/log/apt-cacher-ng/apt-cacher.err "http://$1:$apt_port/deb.debian.org/debian/dists/bookworm/Release"
 
 if ! running pip "$addresses"; then
   stop pip

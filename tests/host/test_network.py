@@ -228,3 +228,20 @@ def test_no_guest_takes_a_fixed_address_on_the_bridge(bridge):
         assert not claim()
     finally:
         gone()
+
+
+def test_the_apt_cache_offers_no_maintenance_page():
+    # apt-cacher-ng's report page would let any guest expire or delete the
+    # cache, with no password: devbox's runs without one, and still serves.
+    from devbox.settings import HOST_CACHE_PORTS
+
+    started = subprocess.run([str(CACHES), "127.0.0.1"], capture_output=True, text=True, timeout=600)
+    try:
+        assert started.returncode == 0, started.stderr
+        port = HOST_CACHE_PORTS["apt"]
+        for page in ("acng-report.html", "acng-report.html?doExpire=Start+Scan"):
+            status = sh("curl", "--noproxy", "*", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                        f"http://127.0.0.1:{port}/{page}").stdout
+            assert status == "403", (page, status)
+    finally:
+        subprocess.run([str(CACHES), "stop"], capture_output=True, timeout=60)

@@ -39,10 +39,9 @@ from devbox.host import tls
 def open_clients(base_url: str, count: int) -> list[websocket.WebSocket]:
     """``count`` WebSockets that have joined Socket.IO's default namespace."""
     url = base_url.replace("http", "ws", 1) + "/socket.io/?EIO=4&transport=websocket"
-    ca = tls.client_ca(base_url) if base_url.startswith("https") else None
     clients = []
     for _ in range(count):
-        ws = websocket.create_connection(url, origin=base_url, timeout=10, sslopt={"ca_certs": ca} if ca else None)
+        ws = websocket.create_connection(url, origin=base_url, timeout=10, sslopt=tls.websocket_sslopt(base_url))
         assert ws.recv().startswith("0{")
         ws.send("40")
         assert ws.recv().startswith("40")

@@ -418,13 +418,13 @@ def table(r: dict, port: int) -> str:
     if r.get("schemes"):
         h, t = r["schemes"]["http"], r["schemes"]["https"]
         lines += ["", "| through the host ports | HTTP | HTTPS | HTTPS / HTTP |", "|---|---|---|---|"]
-        for label, key, better in (("static file, req/s, keep-alive", "static_rps", "more"),
-                                   ("static file, req/s, a new connection each", "static_new_connections_rps", "more"),
-                                   ("dynamic /, req/s, keep-alive", "dynamic_rps", "more"),
-                                   ("Socket.IO round trip, median ms", "rtt_median_ms", "less"),
-                                   ("Socket.IO round trip, p99 ms", "rtt_p99_ms", "less"),
-                                   ("broadcast to 1000 clients, median ms", "fanout_1000_median_ms", "less"),
-                                   ("a new connection's first answer, median ms", "new_connection_ms", "less")):
+        for label, key in (("static file, req/s, keep-alive", "static_rps"),
+                           ("static file, req/s, a new connection each", "static_new_connections_rps"),
+                           ("dynamic /, req/s, keep-alive", "dynamic_rps"),
+                           ("Socket.IO round trip, median ms", "rtt_median_ms"),
+                           ("Socket.IO round trip, p99 ms", "rtt_p99_ms"),
+                           ("broadcast to 1000 clients, median ms", "fanout_1000_median_ms"),
+                           ("a new connection's first answer, median ms", "new_connection_ms")):
             lines.append(f"| {label} | {h[key]:g} | {t[key]:g} | {ratio(t[key], h[key])} |")
     if r.get("scaling"):
         sc = r["scaling"]

@@ -24,6 +24,7 @@ from devbox import settings as devbox_settings_module
 from devbox.host import guest as devbox_guest
 from devbox.host import reload as devbox_reload
 from devbox.host.scratch import scratch_data
+from devbox.host.tls import client_ca
 from devbox.host.watch import NGINX, PROVISION, RELOAD, classify, takes_reload
 from devbox.settings import ROOT
 
@@ -98,14 +99,6 @@ def https_url(devbox_guests, devbox_settings):
     return devbox_settings_module.base_url(devbox_settings, "https")
 
 
-def verify(url: str):
-    """What a client checks the devbox's certificate against: the host's local CA
-    (its root certificate's path) for an https URL."""
-    from devbox.host import tls
-
-    return tls.client_ca(url)
-
-
 @pytest.fixture
 def http(base_url):
     """A requests session whose relative URLs (``http.get("/")``) go to the devbox
@@ -120,7 +113,7 @@ def http(base_url):
 
     with Session() as session:
         session.trust_env = False  # an http_proxy must not stand between the host and its own port
-        session.verify = verify(base_url)
+        session.verify = client_ca(base_url)
         yield session
 
 
@@ -204,7 +197,7 @@ def socketio_client(base_url):
         # own) and always refused, so it goes as a websocket option. Over
         # HTTPS the session's CA goes to the WebSocket too.
         session = requests.Session()
-        session.trust_env, session.verify = False, verify(base_url)
+        session.trust_env, session.verify = False, client_ca(base_url)
         client = socketio.Client(**{"reconnection": False, "websocket_extra_options": {"origin": base_url},
                                     "http_session": session, **kwargs})
         clients.append(client)

@@ -78,12 +78,16 @@ def problem(pem: bytes, ca: x509.Certificate, wanted: list[str], now: datetime.d
         cert.verify_directly_issued_by(ca)
     except (ValueError, TypeError, InvalidSignature):
         return "another CA signed it"
-    left = cert.not_valid_after_utc - (now or datetime.datetime.now(datetime.timezone.utc))
-    if left < RENEW_BEFORE:
+    if ends_soon(cert, now):
         return f"it ends on {cert.not_valid_after_utc:%Y-%m-%d}"
     if sorted(covered(cert)) != sorted(wanted):
         return f"it names {', '.join(covered(cert))}, not {', '.join(wanted)}"
     return None
+
+
+def ends_soon(cert: x509.Certificate, now: datetime.datetime | None = None) -> bool:
+    """Whether the certificate is within RENEW_BEFORE of its end (or past it)."""
+    return cert.not_valid_after_utc - (now or datetime.datetime.now(datetime.timezone.utc)) < RENEW_BEFORE
 
 
 def covered(cert: x509.Certificate) -> list[str]:
@@ -142,10 +146,15 @@ def client_ca(url: str):
     return str(ca_root() / "rootCA.pem") if url.startswith("https") else True
 
 
+def websocket_sslopt(url: str) -> dict | None:
+    """websocket-client's ``sslopt`` for a connection to ``url``: the host's CA over HTTPS."""
+    return {"ca_certs": client_ca(url)} if url.startswith("https") else None
+
+
 def describe(cert: x509.Certificate, now: datetime.datetime | None = None) -> str:
     """Names and expiry, for fab status; and the fix when the end is near."""
     text = f"for {', '.join(covered(cert))}, until {cert.not_valid_after_utc:%Y-%m-%d}"
-    if cert.not_valid_after_utc - (now or datetime.datetime.now(datetime.timezone.utc)) < RENEW_BEFORE:
+    if ends_soon(cert, now):
         text += " (soon: fab provision renews it)"
     return text
 

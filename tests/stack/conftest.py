@@ -15,7 +15,7 @@ import pytest
 import websocket
 
 from devbox import settings as devbox_settings
-from devbox.host.pytest_plugin import verify
+from devbox.host.tls import websocket_sslopt
 from devbox.settings import ROOT
 
 
@@ -56,10 +56,9 @@ def pytest_generate_tests(metafunc):
 def engineio_socket(base_url, origin=None, header=None):
     """A raw WebSocket speaking Engine.IO v4 / Socket.IO v5, already joined to '/'
     (wss for an https URL, checked against the host's local CA)."""
-    ca = verify(base_url)
     ws = websocket.create_connection(base_url.replace("http", "ws", 1) + "/socket.io/?EIO=4&transport=websocket",
                                      origin=origin or base_url, timeout=5, header=header,
-                                     sslopt={"ca_certs": ca} if isinstance(ca, str) else None)
+                                     sslopt=websocket_sslopt(base_url))
     assert ws.recv().startswith("0{")          # Engine.IO open
     ws.send("40")                              # Socket.IO connect to "/"
     assert ws.recv().startswith("40{")

@@ -6,7 +6,7 @@ import pytest
 import requests
 import websocket
 
-from devbox.host.pytest_plugin import verify
+from devbox.host.tls import client_ca
 from tests.helpers import count_in_app_logs
 from tests.stack.conftest import engineio_socket
 
@@ -22,7 +22,7 @@ def ports(settings, base_url):
 
 
 def get(base_url, path, **kwargs):
-    return requests.get(base_url + path, timeout=5, verify=verify(base_url), **kwargs)
+    return requests.get(base_url + path, timeout=5, verify=client_ca(base_url), **kwargs)
 
 
 @pytest.mark.parametrize("host", ["evil.example:{host_port}", "localhost.evil.example:{host_port}",

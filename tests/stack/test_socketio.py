@@ -7,7 +7,7 @@ import pytest
 import requests
 import websocket
 
-from devbox.host.pytest_plugin import verify
+from devbox.host.tls import client_ca
 from tests.stack.conftest import engineio_socket, round_trip
 
 pytestmark = pytest.mark.both_schemes
@@ -20,7 +20,7 @@ def test_a_websocket_upgrade_goes_through_nginx(connect_socket):
 
 def test_long_polling_goes_through_nginx(base_url):
     with requests.Session() as session:
-        session.verify = verify(base_url)
+        session.verify = client_ca(base_url)
         opened = session.get(f"{base_url}/socket.io/?EIO=4&transport=polling", timeout=5)
         assert opened.status_code == 200 and opened.text.startswith("0{")
         sid = opened.text.split('"sid":"', 1)[1].split('"', 1)[0]

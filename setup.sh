@@ -92,7 +92,8 @@ settings >/dev/null || exit 2   # the loader has said what is wrong, in one line
 pip_install requirements/host.txt "$(settings app.requirements)"
 echo "ok"
 
-if [[ $(settings tls) == True ]]; then
+tls=$(settings tls)   # True or False
+if [[ $tls == True ]]; then
   say "local CA for HTTPS (trusted by this host and its browsers)"
   provision/host/ca.sh trust
   provision/host/ca.sh status
@@ -171,7 +172,7 @@ bring_up() {
   done
   curl --noproxy "*" -fsS --max-time 2 "$url/_devbox/health" >/dev/null \
     || die "$url does not answer or the app failed to load; see 'vagrant ssh -c \"journalctl -u $(settings name)@1 -n 50\"'"
-  if [[ $(settings tls) == True ]]; then
+  if [[ $tls == True ]]; then
     # Trusted through the system store, as a browser on this host would.
     url="$url and https://localhost:$(settings https_host_port)"
     "$py" -m devbox.host.tls status >/dev/null || exit 1  # it said why, in one line

@@ -8,6 +8,7 @@
 #   forward.sh add CONTAINER HOST_IP HOST_PORT GUEST_IP GUEST_PORT
 #   forward.sh remove CONTAINER      (every port added for it, whatever host_port says now)
 #   forward.sh clear                 (every port this script added)
+#   forward.sh holder HOST_PORT      (the container the port is forwarded to, if any)
 # One nat chain per host port, jumped to from OUTPUT; its rule names the
 # container, so that a port given up by a changed host_port goes too.
 # The forwarded port is IPv4's, but clients try localhost's other address,
@@ -18,7 +19,7 @@
 set -euo pipefail
 
 die() { echo "forward.sh: $*" >&2; exit 1; }
-usage="usage: forward.sh add CONTAINER HOST_IP HOST_PORT GUEST_IP GUEST_PORT | remove CONTAINER | clear"
+usage="usage: forward.sh add CONTAINER HOST_IP HOST_PORT GUEST_IP GUEST_PORT | remove CONTAINER | clear | holder HOST_PORT"
 
 # ip6 ARGS: ip6tables where the host has IPv6; nothing where it has none.
 ip6() {
@@ -43,13 +44,19 @@ chains() {
   done
 }
 
+# holder HOST_PORT: the container its chain's rule names (a port forwarded so
+# has no listener for a bind to find); nothing when none.
+holder() {
+  iptables -w -t nat -S "DEVBOX-$1" 2>/dev/null | sed -nE 's/.*--comment "?devbox:([^" ]+)"? .*/\1/p' | head -1 || true
+}
+
 case ${1:-} in
   add)
     (($# == 6)) || die "$usage"
     container=$2 host_ip=$3 host_port=$4 guest_ip=$5 guest_port=$6
     name=DEVBOX-$host_port
     # Another guest's port (a second devbox on this host) is not taken over.
-    holder=$(iptables -w -t nat -S "$name" 2>/dev/null | sed -nE 's/.*--comment "?devbox:([^" ]+)"? .*/\1/p' | head -1) || true
+    holder=$(holder "$host_port")
     [[ -z $holder || $holder == "$container" ]] \
       || die "host port $host_port is forwarded to another guest ($holder); stop that one, or choose another port"
     iptables -w -t nat -N "$name" 2>/dev/null || iptables -w -t nat -F "$name"
@@ -69,6 +76,10 @@ case ${1:-} in
     ;;
   clear)
     for chain in $(chains); do drop_chain "$chain"; done
+    ;;
+  holder)
+    (($# == 2)) || die "$usage"
+    holder "$2"
     ;;
   *) die "$usage" ;;
 esac

@@ -44,13 +44,12 @@ wait_for() {  # wait_for NAME LOG URL: up to 30 s, while it runs
 }
 
 guard_table=${DEVBOX_CACHE_GUARD:-devbox-caches}   # the tests name one of their own
-# guard ADDRESS...: the caches' ports on each ADDRESS answer only what comes in
-# on that address's own interface, or from this host (lo).
+# guard ADDRESS...: the caches' ports on each ADDRESS (this host's, in $ours)
+# answer only what comes in on that address's own interface, or from this host (lo).
 guard() {
   local rules="" address interface
   for address in "$@"; do
-    interface=$(ip -o -4 addr show | awk -v a="$address" 'index($4, a "/") == 1 {print $2; exit}')
-    [[ -n $interface ]] || die "$address is not an address of this host; start its network first"
+    interface=$(awk -v a="$address" 'index($4, a "/") == 1 {print $2; exit}' <<<"$ours")
     [[ $interface != lo ]] || continue  # the host's own (guests' packets for it: network.sh's guard)
     rules+="    ip daddr $address tcp dport { $apt_port, $pip_port } iifname != { \"lo\", \"$interface\" } drop"$'\n'
   done
@@ -75,18 +74,19 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 read -r apt_port pip_port < <(cd "$root" && .venv/bin/python -c \
   'from devbox.settings import HOST_CACHE_PORTS as p; print(p["apt"], p["pip"])' 2>/dev/null) \
   || { echo "package-cache.sh: run ./setup.sh first (it makes .venv, which has devbox's settings)" >&2; exit 1; }
+mode=start
 if [[ $1 == guard ]]; then
+  mode=guard
   shift
-  guard "$@"
-  exit 0
 fi
 addresses="$*"
 ours=$(ip -o -4 addr show)
 for address in "$@"; do
   [[ $ours == *" inet $address/"* ]] || die "$address is not an address of this host; start its network first"
 done
-command -v apt-cacher-ng >/dev/null || die "apt-cacher-ng is not installed; run ./setup.sh (provision/host/packages.sh libvirt)"
 guard "$@"
+[[ $mode == start ]] || exit 0
+command -v apt-cacher-ng >/dev/null || die "apt-cacher-ng is not installed; run ./setup.sh (provision/host/packages.sh libvirt)"
 mkdir -p "$run" "$cache"
 
 if ! running apt "$addresses"; then

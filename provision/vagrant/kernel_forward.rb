@@ -13,12 +13,17 @@ module DevboxKernelForward
     false
   end
 
-  # The guest a host port is forwarded to by forward.sh now (its chain's
-  # comment names it), or nil: a port held so has no listener for a bind to find.
+  # forward.sh's name for a libvirt guest (a domain has no name of devbox's own).
+  def self.libvirt_container(machine)
+    "libvirt-#{machine.id}"
+  end
+
+  # The guest a host port is forwarded to by forward.sh now, or nil: a port
+  # held so has no listener for a bind to find.
   def self.holder(port)
     return nil unless Process.euid.zero?
-    rules = IO.popen(["iptables", "-w", "-t", "nat", "-S", "DEVBOX-#{port}"], err: File::NULL, &:read)
-    rules[/--comment "?devbox:([^" ]+)"?/, 1]
+    holder = IO.popen([SCRIPT, "holder", port.to_s], err: File::NULL, &:read).strip
+    holder.empty? ? nil : holder
   rescue SystemCallError
     nil
   end

@@ -18,7 +18,7 @@ VagrantPlugins::ProviderLibvirt::Action::ForwardPorts.class_eval do
     kernel.each do |fp|
       @ui.info(I18n.t("vagrant.actions.vm.forward_ports.forwarding_entry",
                       adapter: "eth0", guest_port: fp[:guest], host_port: fp[:host]))
-      DevboxKernelForward.run("add", "libvirt-#{env[:machine].id}", fp[:host_ip], fp[:host],
+      DevboxKernelForward.run("add", DevboxKernelForward.libvirt_container(env[:machine]), fp[:host_ip], fp[:host],
                               fp[:guest_ip] || env[:machine].provider.ssh_info[:host], fp[:guest])
     end
     env[:forwarded_ports] = ssh
@@ -31,7 +31,7 @@ VagrantPlugins::ProviderLibvirt::Action::ClearForwardedPorts.class_eval do
 
   def call(env)
     # Every port added for this domain, also one a changed host_port gave up.
-    DevboxKernelForward.run("remove", "libvirt-#{env[:machine].id}") if Process.euid.zero? && env[:machine].id
+    DevboxKernelForward.run("remove", DevboxKernelForward.libvirt_container(env[:machine])) if Process.euid.zero? && env[:machine].id
     devbox_ssh_call(env)
   end
 end

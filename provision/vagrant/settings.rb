@@ -32,10 +32,16 @@ module DevboxSettings
     Digest::SHA256.hexdigest(path)[0, 8]
   end
 
+  # What `python -m MODULE ARGS...` prints; on a failure Vagrant stops with the
+  # module's own one line, or with "devbox: FAILED (exit N)" if it said nothing.
+  def self.run_python(failed, *args)
+    out, err, status = Open3.capture3(python, "-m", *args, chdir: ROOT)
+    abort(err.strip.empty? ? "devbox: #{failed} (exit #{status.exitstatus})" : err.strip) unless status.success?
+    out
+  end
+
   def self.load
-    out, err, status = Open3.capture3(python, "-m", "devbox.settings", "--json", chdir: ROOT)
-    abort(err.strip.empty? ? "devbox: #{python} could not read devbox.yaml (exit #{status.exitstatus})" : err.strip) unless status.success?
-    JSON.parse(out)
+    JSON.parse(run_python("#{python} could not read devbox.yaml", "devbox.settings", "--json"))
   rescue Errno::ENOENT
     abort "devbox: reading devbox.yaml needs Python 3 with PyYAML; run ./setup.sh, or " \
           "python3 -m venv .venv && .venv/bin/pip install -r requirements/host.txt"

@@ -21,7 +21,7 @@ def scratch(tmp_path):
     def make(**changes):
         raw = yaml.safe_load((ROOT / "devbox.yaml").read_text())
         shutil.copy(ROOT / "Vagrantfile", tmp_path)
-        for folder in ("provision/vagrant", "devbox", raw["app"]["folder"]):
+        for folder in ("provision/vagrant", "provision/host", "devbox", raw["app"]["folder"]):
             shutil.copytree(ROOT / folder, tmp_path / folder, dirs_exist_ok=True)
         for dotted, value in changes.items():
             *parents, last = dotted.split("__")
@@ -71,6 +71,23 @@ def test_a_taken_host_port_stops_vagrant_up(scratch, key):
     assert result.returncode != 0
     assert f"devbox: host port 127.0.0.1:{port} is already in use" in result.stderr
     assert f"change {key} in devbox.yaml" in result.stderr
+    assert "Importing base box" not in result.stdout
+
+
+def test_a_port_another_devbox_forwards_stops_vagrant_up(scratch):
+    # Forwarded by the kernel to another devbox's guest: no listener for a bind to find.
+    forward = str(ROOT / "provision" / "host" / "forward.sh")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    subprocess.run([forward, "add", "dbx-other", "127.0.0.1", str(port), "10.0.3.250", "5000"], check=True)
+    try:
+        result = vagrant(scratch(host_port=port), "up", "--provider=lxc")
+    finally:
+        subprocess.run([forward, "remove", "dbx-other"], check=True)
+    assert result.returncode != 0
+    assert f"host port 127.0.0.1:{port} is forwarded to another devbox's guest (dbx-other)" in result.stderr
+    assert "change host_port in devbox.yaml" in result.stderr
     assert "Importing base box" not in result.stdout
 
 

@@ -369,3 +369,34 @@ def shell(c):
     command = (f"cd {shlex.quote(folder)} && set -a && . {config}/secret.env && . {config}/app.env && set +a && "
                f"exec {venv}/bin/python -m devbox.appserver.shell {shlex.quote(s['app']['wsgi'])}")
     _connection(s["instance_guests"][0]).run(f"sudo -u {s['name']} bash -c {shlex.quote(command)}", pty=True)
+
+
+def _deploy_call(call, deploy_file):
+    from devbox.host import deploy as devbox_deploy
+
+    try:
+        return call(deploy_file)
+    except devbox_settings.SettingsError as exc:
+        raise Exit(f"{exc}", code=2) from None
+    except devbox_deploy.DeployError as exc:
+        raise Exit(f"devbox: {exc}", code=1) from None
+
+
+@task(help={"file": "the server's settings (default deploy.yaml beside devbox.yaml, or $DEVBOX_DEPLOY)"})
+def deploy(c, file=None):
+    """Put the app on the server in deploy.yaml: the devbox's stack over HTTPS, a new release made live gracefully."""
+    from devbox.host import deploy as devbox_deploy
+
+    started = time.monotonic()
+    release, url = _deploy_call(devbox_deploy.deploy, file)
+    print(f"release {release} is live at {url} ({time.monotonic() - started:.1f}s)")
+
+
+@task(help={"file": "the server's settings (default deploy.yaml beside devbox.yaml, or $DEVBOX_DEPLOY)"})
+def rollback(c, file=None):
+    """Make the release before the live one live again on the server (its venv kept: seconds)."""
+    from devbox.host import deploy as devbox_deploy
+
+    started = time.monotonic()
+    old, new = _deploy_call(devbox_deploy.rollback, file)
+    print(f"rolled back from {old} to {new} ({time.monotonic() - started:.1f}s)")

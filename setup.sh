@@ -57,6 +57,7 @@ if [[ $command == down ]]; then
   DEVBOX_NODES=$nodes DEVBOX_INSTANCES=1 VAGRANT_DEFAULT_PROVIDER=lxc vagrant destroy -f \
     || echo "setup.sh: vagrant destroy failed (above); some guests may remain (vagrant status)" >&2
   [[ ! -d $vm_dotfile ]] || VAGRANT_DOTFILE_PATH=$vm_dotfile vagrant destroy -f || true
+  tests/deploy/server.sh down || echo "setup.sh: the deploy tests' server was not removed (above)" >&2
   provision/host/package-cache.sh stop
   provision/host/forward.sh clear
   provision/host/network.sh stop
@@ -108,7 +109,7 @@ fi
 export DEVBOX_PROVIDER=$provider
 say "host packages for $provider"
 if [[ $command == test ]]; then
-  provision/host/packages.sh lxc libvirt
+  provision/host/packages.sh lxc libvirt deploy
 else
   provision/host/packages.sh "$provider"
 fi
@@ -211,6 +212,13 @@ if [[ $command == test ]]; then
     echo "setup.sh: ran pytest $* only; the passes with other workers, instances, app guests, apps and libvirt need ./setup.sh test alone" >&2
     exit $status
   fi
+  # fab deploy to a server devbox never touched (an lxc container from a stock
+  # Debian root file system, on a bridge of its own), certificates from Pebble.
+  # Before the libvirt VM: both use the host's package caches, each on its own
+  # address, and starting the VM's moves them to its address list.
+  say "deploy tests (a server devbox never touched)"
+  "$py" -m pytest tests/deploy || status=1
+  tests/deploy/server.sh down || status=1
   if [[ $provider == lxc ]]; then
     # A real VM too: libvirt, the online path (a public-box-like box, apt and
     # pip through the host's caches) and rsync, in a Vagrant folder of its own

@@ -381,48 +381,95 @@ SETTINGS = {setting.key: setting for setting in [
             pattern=RELATIVE_PATH, fix="use a folder relative to the repository, such as .cache/wheels"),
 ]}
 
-
-def _keys(prefix: str = "") -> dict[str, Setting]:
-    """The keys of the mapping at ``prefix`` (``""``: the file, ``"app."``), each a setting or a mapping of them."""
-    names = dict.fromkeys(key[len(prefix):].split(".")[0] for key in SETTINGS if key.startswith(prefix))
-    return {name: SETTINGS.get(prefix + name) or _mapping_of(prefix + name) for name in names}
-
-
-def _mapping_of(key: str) -> Setting:
-    return Setting(key, {}, "", required=any(setting.required for setting in _keys(f"{key}.").values()))
+# deploy.yaml: the production server `fab deploy` puts the same stack on. Its
+# own keys only; the app, worker and limits are devbox.yaml's, so what passes
+# in the devbox is what runs there, and nothing of development reaches it.
+DEPLOY_FILE = ROOT / "deploy.yaml"
+LETS_ENCRYPT = "https://acme-v02.api.letsencrypt.org/directory"
+SSH_TARGET = r"([a-z_][a-z0-9_-]*@)?([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:\d{1,5})?"
 
 
-def _get(raw: dict, key: str, **context: str) -> Any:
+def _some(setting: Setting, value: list) -> list:
+    if not value:
+        raise SettingsError(f"{setting.key}: empty; {setting.fix}")
+    return [name.lower() for name in value]
+
+
+DEPLOY_SETTINGS = {setting.key: setting for setting in [
+    Setting("server", "admin@203.0.113.10", "the server, as ssh reaches it: `[user@]host[:port]`; root, or a user "
+            "with sudo. Debian 12 or Ubuntu 24.04, with nothing of devbox on it beforehand", pattern=SSH_TARGET,
+            fix="set it to your server's SSH address, such as admin@203.0.113.10"),
+    Setting("ssh_key", "", "a private key file for it; empty: ssh's own (agent, ~/.ssh)", required=False,
+            pattern=r"([^\0\n]*)", fix="name a key file, or leave it empty"),
+    Setting("domains", ["example.com"], "the names the site answers to, each resolving to the server; the first "
+            "names the certificate", pattern=HOST_NAME, fix="list the site's names, such as [example.com]",
+            check=_some),
+    Setting("acme.directory", LETS_ENCRYPT, "the ACME CA certbot orders the certificate from (Let's Encrypt's; "
+            "its staging directory while trying things out)", required=False, pattern=r"https://[\w.:\[\]-]+(/[\w./~+-]*)?",
+            fix=f"use an https URL such as {LETS_ENCRYPT}"),
+    Setting("acme.email", "ops@example.com", "where the CA writes about the certificate (expiry, revocation)",
+            pattern=r"[^@\s'\"]+@[A-Za-z0-9.-]+", fix="set it to an address of yours, such as ops@example.com"),
+    Setting("acme.ca_bundle", "", "a CA file on this host (relative to the repository, or absolute) the "
+            "directory's own HTTPS is checked against: a private ACME CA's (Pebble's in devbox's tests); empty: "
+            "the system's", required=False, pattern=f"/?{RELATIVE_PATH}|",
+            fix="name a PEM file, or leave it empty"),
+    Setting("instances", 0, "app instances on the server; 0: one per core", required=False, low=0,
+            high=MAX_INSTANCES, fix=f"use 0 (one per core) or 1 to {MAX_INSTANCES}"),
+    Setting("keep_releases", 5, "releases kept on the server for `fab rollback`", required=False, low=2, high=20),
+    Setting("package_cache.apt", "", "an apt proxy the server installs Debian packages through; empty: its own "
+            "sources", fix="use an URL such as http://10.0.5.1:3142, or leave it empty", **CACHE),
+    Setting("package_cache.pip", "", "a PyPI index the server installs Python packages from; empty: PyPI",
+            fix="use an URL such as http://10.0.5.1:3141/index/, or leave it empty", **CACHE),
+]}
+# Which file a table's keys live in, for the messages.
+FILES = {id(SETTINGS): "devbox.yaml", id(DEPLOY_SETTINGS): "deploy.yaml"}
+
+
+def _keys(prefix: str = "", table: dict | None = None) -> dict[str, Setting]:
+    """The keys of the mapping at ``prefix`` (``""``: the file, ``"app."``), each a setting or a mapping of them.
+    ``table``: :data:`SETTINGS` (devbox.yaml) or :data:`DEPLOY_SETTINGS` (deploy.yaml)."""
+    table = SETTINGS if table is None else table
+    names = dict.fromkeys(key[len(prefix):].split(".")[0] for key in table if key.startswith(prefix))
+    return {name: table.get(prefix + name) or _mapping_of(prefix + name, table) for name in names}
+
+
+def _mapping_of(key: str, table: dict | None = None) -> Setting:
+    return Setting(key, {}, "", required=any(setting.required for setting in _keys(f"{key}.", table).values()))
+
+
+def _get(raw: dict, key: str, table: dict | None = None, **context: str) -> Any:
     """The checked value of ``key`` from ``raw``, the mapping it is in; its default if left out."""
-    setting = SETTINGS.get(key) or _mapping_of(key)
+    table = SETTINGS if table is None else table
+    setting = table.get(key) or _mapping_of(key, table)
     value = raw.get(key.rpartition(".")[2])
     if value is None:  # left out, or nothing after it
         if setting.required:
-            raise SettingsError(f"{key}: missing; add it to devbox.yaml (see the comments there)")
+            raise SettingsError(f"{key}: missing; add it to {FILES[id(table)]} (see the comments there)")
         return setting.default
     return setting.parse(value, **context)
 
 
-def _get_all(raw: dict, key: str) -> dict:
+def _get_all(raw: dict, key: str, table: dict | None = None) -> dict:
     """The checked values of the mapping ``key`` (``paths``), by their own names."""
-    mapping = _get(raw, key)
-    return {name: _get(mapping, f"{key}.{name}") for name in _keys(f"{key}.")}
+    mapping = _get(raw, key, table)
+    return {name: _get(mapping, f"{key}.{name}", table) for name in _keys(f"{key}.", table)}
 
 
-def check_keys(raw: dict, prefix: str = "") -> None:
+def check_keys(raw: dict, prefix: str = "", table: dict | None = None) -> None:
     """Refuse a key devbox does not know, naming the closest known one: a typo
     must not be silently ignored."""
-    known = _keys(prefix)
+    table = SETTINGS if table is None else table
+    known = _keys(prefix, table)
     for key, value in raw.items():
         dotted = f"{prefix}{key}"
         if key not in known:
-            if dotted in MOVED:
+            if dotted in MOVED and table is SETTINGS:
                 raise SettingsError(f"{dotted}: no longer a setting; {MOVED[dotted]}")
             close = difflib.get_close_matches(str(key), list(known), n=1, cutoff=0.6)
-            hint = f"did you mean {prefix}{close[0]}?" if close else "see the comments in devbox.yaml for the keys"
+            hint = f"did you mean {prefix}{close[0]}?" if close else f"see the comments in {FILES[id(table)]} for the keys"
             raise SettingsError(f"{dotted}: unknown setting; {hint}")
-        if dotted not in SETTINGS and isinstance(value, dict):
-            check_keys(value, f"{dotted}.")
+        if dotted not in table and isinstance(value, dict):
+            check_keys(value, f"{dotted}.", table)
 
 
 def json_schema(prefix: str = "") -> dict:
@@ -633,6 +680,8 @@ def validate(raw: Any, root: Path = ROOT) -> dict:
     # The certificate and key the host made for the guest: root's alone there (nginx's master reads them).
     s["tls_file"] = f"{s['paths']['config']}/tls/site.pem"
     s["tls_dhparam"] = TLS_DHPARAM
+    s["tls_certificate"] = s["tls_certificate_key"] = s["tls_file"]
+    s["production"] = s["hsts"] = False
     s["max_body_size"] = _get(raw, "max_body_size")
     s["max_body_bytes"] = _size_bytes(s["max_body_size"])
     s["wheelhouse"] = _get(raw, "wheelhouse")
@@ -701,26 +750,91 @@ def overrides() -> dict[str, str]:
     return {name: os.environ[name] for name in OVERRIDES if os.environ.get(name)}
 
 
+def _read(path: Path) -> Any:
+    """The YAML in ``path``, or one line saying what is wrong with the file."""
+    try:
+        return yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        fix = "copy devbox.yaml from the repository" if path.name == "devbox.yaml" else \
+            "copy deploy.yaml from devbox's repository and fill in your server"
+        raise SettingsError(f"{path}: not found; {fix}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise SettingsError(f"{path}: not valid YAML{where}; fix the syntax there") from None
+
+
 def load(path: str | os.PathLike | None = None) -> dict:
     """Read and check the settings file (``$DEVBOX_SETTINGS`` or ``devbox.yaml`` at the repo root).
 
     Variables stand in for a setting without editing the file (:data:`OVERRIDES`);
     the test runner uses them to try every worker class, a second app and
     several instances. The guest is provisioned with the same ones.
+    On a server (``$DEVBOX_PROFILE`` production, which `fab deploy` sets) the
+    settings are production's instead (:func:`production`), with no override.
     """
     path = Path(path or os.environ.get("DEVBOX_SETTINGS") or DEFAULT_FILE)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise SettingsError(f"{path}: not found; copy devbox.yaml from the repository") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise SettingsError(f"{path}: not valid YAML{where}; fix the syntax there") from None
+    raw = _read(path)
+    if os.environ.get("DEVBOX_PROFILE") == "production":
+        return production(raw, load_deploy(path.parent / DEPLOY_FILE.name), path.parent)
     if isinstance(raw, dict):
         for variable, value in overrides().items():
             OVERRIDES[variable](raw, value)
     return validate(raw)
+
+
+def load_deploy(path: str | os.PathLike | None = None) -> dict:
+    """The checked deploy settings (``$DEVBOX_DEPLOY`` or ``deploy.yaml`` beside devbox.yaml)."""
+    path = Path(path or os.environ.get("DEVBOX_DEPLOY") or DEPLOY_FILE)
+    raw = _read(path)
+    if not isinstance(raw, dict):
+        raise SettingsError(f"{path}: missing or not a mapping; see the comments in deploy.yaml")
+    check_keys(raw, table=DEPLOY_SETTINGS)
+    d = {key: _get(raw, key, DEPLOY_SETTINGS) for key in ("server", "ssh_key", "domains", "instances", "keep_releases")}
+    d["acme"] = _get_all(raw, "acme", DEPLOY_SETTINGS)
+    d["package_cache"] = _get_all(raw, "package_cache", DEPLOY_SETTINGS)
+    bundle = d["acme"]["ca_bundle"]
+    if bundle and not (path.parent / bundle).is_file():
+        raise SettingsError(f"acme.ca_bundle: {bundle!r} is not a file (relative to {path.name}'s folder, or "
+                            "absolute); name a PEM file, or leave it empty")
+    d["acme"]["ca_bundle_file"] = str(path.parent / bundle) if bundle else ""
+    user, host, port = re.fullmatch(SSH_TARGET, d["server"]).groups()
+    d["ssh"] = {"user": (user or "root@")[:-1], "host": host.strip("[]"), "port": int((port or ":22")[1:])}
+    if not 1 <= d["ssh"]["port"] <= 65535:
+        raise SettingsError(f"server: port {port[1:]} is not a port; use 22 or your server's SSH port")
+    return d
+
+
+# Where a server keeps the app: releases/ID (one per deploy), `current` (a
+# link to the live one), shared/ (app.writable, kept across releases).
+SERVER_ROOT = "/srv/{name}"
+
+
+def production(dev_raw: Any, deploy: dict, root: Path = ROOT) -> dict:
+    """The settings of a server: devbox.yaml's app, worker and limits, and
+    production's own for the rest: the server's names on 80 and 443, a
+    certificate from the ACME CA, no development mode, instances per core."""
+    if not isinstance(dev_raw, dict):
+        raise SettingsError("devbox.yaml: missing or not a mapping; see the comments in devbox.yaml")
+    check_keys(dev_raw)
+    name = _get(dev_raw, "name")
+    home = SERVER_ROOT.format(name=name)
+    cores = min(os.cpu_count() or 1, MAX_INSTANCES)
+    raw = {**dev_raw, "host_ip": "0.0.0.0", "lan": True, "allowed_hosts": deploy["domains"],
+           "host_port": 80, "guest_port": 80, "tls": True, "https_host_port": 443, "https_guest_port": 443,
+           "instances": deploy["instances"] or cores, "app_bind": "unix", "nodes": 0, "dev_mode": False,
+           "provider": "", "paths": {**(dev_raw.get("paths") or {}), "synced": f"{home}/current"}}
+    s = validate(raw, root=root)
+    s["package_cache"] = deploy["package_cache"]
+    s.update(production=True, hsts=True, server_root=home, releases=f"{home}/releases", shared=f"{home}/shared",
+             domains=deploy["domains"], acme=deploy["acme"], keep_releases=deploy["keep_releases"],
+             ssh_port=deploy["ssh"]["port"], acme_webroot=f"/var/lib/{name}-acme",
+             tls_certificate=f"/etc/letsencrypt/live/{name}/fullchain.pem",
+             tls_certificate_key=f"/etc/letsencrypt/live/{name}/privkey.pem")
+    # HTTPS once certbot has the certificate (provision/guest/acme/acme.sh);
+    # until then plain HTTP serves the CA's challenges.
+    s["tls"] = Path(s["tls_certificate"]).is_file()
+    return s
 
 
 def provisioner_env(settings: dict, guest: str) -> dict[str, str]:

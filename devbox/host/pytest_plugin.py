@@ -31,7 +31,7 @@ from devbox.settings import ROOT
 # Set while a run has the app on scratch data, for the runs it starts.
 SCRATCH_RUN = "DEVBOX_SCRATCH_RUN"
 # devbox's own suites under tests/; every other test there is the team's.
-DEVBOX_SUITES = ("tests/unit", "tests/stack", "tests/host", "tests/nodes", "tests/apps")
+DEVBOX_SUITES = ("tests/unit", "tests/stack", "tests/host", "tests/nodes", "tests/apps", "tests/deploy")
 
 
 def team_tests(root: Path = ROOT) -> list[str]:

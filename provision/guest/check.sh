@@ -10,6 +10,9 @@ field() { python3 -c 'import json, sys; print(json.loads(sys.argv[1]).get(sys.ar
 nginx="http://127.0.0.1:$DEVBOX_GUEST_PORT"
 case $DEVBOX_GUEST_ROLE in
   all) read -ra units <<< "$DEVBOX_GUEST_UNITS"
+       # A server's nginx answers plain HTTP with a redirect: through HTTPS
+       # (its certificate is for the server's names; not checked here).
+       [[ $DEVBOX_PRODUCTION == false ]] || nginx="https://127.0.0.1:$DEVBOX_HTTPS_GUEST_PORT"
        urls=()  # each instance's own health, past nginx's balancer
        for instance in $(seq "$DEVBOX_INSTANCES"); do urls+=("$nginx/_devbox/instances/$instance/health"); done ;;
   app) units=("$DEVBOX_GUEST_UNITS")
@@ -21,7 +24,7 @@ esac
 for i in "${!urls[@]}"; do
   url=${urls[$i]}
   for _ in $(seq 60); do
-    body=$(curl --noproxy "*" -sS --max-time 2 "$url" 2>/dev/null) || body=
+    body=$(curl --noproxy "*" --insecure -sS --max-time 2 "$url" 2>/dev/null) || body=
     case $(field "$body" status) in
       ok) continue 2 ;;
       error) die "the stack is up, but the app ($DEVBOX_APP_WSGI) failed to load: $(field "$body" error); fix it, then fab reload" ;;

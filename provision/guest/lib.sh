@@ -5,7 +5,9 @@ die() { echo "devbox: $*" >&2; exit 1; }
 # step NAME SCRIPT: run one service's script; a failure names the step.
 step() {
   local name=$1 script=$2 started=$SECONDS
-  bash "$script" || die "provisioning step '$name' failed (see above); fix it and run vagrant provision"
+  local again="vagrant provision"
+  [[ ${DEVBOX_PROFILE:-} != production ]] || again="fab deploy"
+  bash "$script" || die "provisioning step '$name' failed (see above); fix it and run $again"
   echo "devbox: $name ok ($((SECONDS - started))s)"
 }
 

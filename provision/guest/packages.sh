@@ -13,7 +13,10 @@ else
   rm -f "$cache_conf"
 fi
 
-mapfile -t wanted < <(grep -Ev '^\s*(#|$)' "$(dirname "$0")/packages.txt")
+lists=("$(dirname "$0")/packages.txt")
+# A server (fab deploy) has a few more.
+[[ ${DEVBOX_PROFILE:-} != production ]] || lists+=("$(dirname "$0")/production-packages.txt")
+mapfile -t wanted < <(cat "${lists[@]}" | grep -Ev '^\s*(#|$)')
 missing=()
 for pkg in "${wanted[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

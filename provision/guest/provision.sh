@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Entry point of the shell provisioner (run as root in the guest by Vagrant).
+# Entry point of the shell provisioner (run as root in the guest by Vagrant,
+# and on a server by fab deploy, with DEVBOX_PROFILE=production).
 # One folder per service (provision/guest/SERVICE/), each with an idempotent
 # script beside its templates: on an up-to-date guest nothing changes and the
 # whole run takes seconds.
@@ -37,20 +38,23 @@ fi
 export ${!DEVBOX_@}
 steps=("$@")
 if ((${#steps[@]} == 0)); then
-  case $DEVBOX_GUEST_ROLE in
-    all) steps=(redis app refresh nginx logs check) ;;
-    front) steps=(role redis refresh nginx logs check) ;;
-    app) steps=(role app logs check) ;;
+  case $DEVBOX_PRODUCTION/$DEVBOX_GUEST_ROLE in
+    # A server (fab deploy): its firewall first, no refresh hub, and a certificate from the ACME CA.
+    true/all) steps=(firewall release redis app nginx acme logs check) ;;
+    false/all) steps=(redis app refresh nginx logs check) ;;
+    false/front) steps=(role redis refresh nginx logs check) ;;
+    false/app) steps=(role app logs check) ;;
   esac
 fi
 base_folders
 for name in "${steps[@]}"; do
   case $name in
-    redis|app|refresh|nginx|logs) step "$name" "$here/$name/$name.sh" ;;
+    redis|app|refresh|nginx|logs|firewall|release|acme) step "$name" "$here/$name/$name.sh" ;;
     role|check) step "$name" "$here/$name.sh" ;;
-    *) die "no provisioning step '$name'; the steps are: role redis app refresh nginx logs check" ;;
+    *) die "no provisioning step '$name'; the steps are: role redis app refresh nginx logs check (and a server's firewall release acme)" ;;
   esac
 done
 guest=""
 [[ $DEVBOX_NODES == 0 ]] || guest=" ($DEVBOX_GUEST)"
+[[ $DEVBOX_PRODUCTION == false ]] || guest=" (release ${DEVBOX_ROOT##*/})"
 echo "devbox: provisioned in ${SECONDS}s$guest"

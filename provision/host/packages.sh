@@ -7,20 +7,22 @@
 # guard that keeps guests off the host's loopback); for lxc its provider and the port forwarders (iptables; redir as
 # vagrant-lxc's fallback); for libvirt the daemon, QEMU and the apt cache its
 # guest installs through (the PyPI cache comes from PyPI:
-# provision/host/package-cache.sh).
-# Usage: packages.sh [PROVIDER...]   (none: what every provider needs)
+# provision/host/package-cache.sh); for the deploy tests (tests/deploy/) their
+# server's container and caches, and Pebble, Let's Encrypt's ACME test server.
+# Usage: packages.sh [PROVIDER|deploy...]   (none: what every provider needs)
 set -euo pipefail
 
 declare -A by_provider=(
   [lxc]="vagrant-lxc lxc redir"
   [libvirt]="vagrant-libvirt libvirt-daemon-system qemu-system-x86 qemu-utils grub-pc-bin fdisk apt-cacher-ng"
+  [deploy]="lxc apt-cacher-ng pebble"
 )
 wanted=(
   vagrant iptables dnsmasq-base debootstrap debian-archive-keyring iproute2 procps curl ca-certificates wrk
   python3 python3-venv python3-yaml nginx chromium rsync mkcert libnss3-tools nftables
 )
 for provider in "$@"; do
-  [[ -n ${by_provider[$provider]:-} ]] || { echo "packages.sh: no provider '$provider'; use lxc or libvirt" >&2; exit 1; }
+  [[ -n ${by_provider[$provider]:-} ]] || { echo "packages.sh: no provider '$provider'; use lxc or libvirt (or deploy)" >&2; exit 1; }
   read -ra more <<<"${by_provider[$provider]}"
   wanted+=("${more[@]}")
 done

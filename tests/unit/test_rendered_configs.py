@@ -47,7 +47,7 @@ def localize(tmp_path, leaf):
 
     def localize(settings):
         local = copy.deepcopy(settings)
-        local["tls_file"] = str(leaf)
+        local["tls_file"] = local["tls_certificate"] = local["tls_certificate_key"] = str(leaf)
         local["tls_dhparam"] = str(ROOT / "provision/guest/nginx/ffdhe2048.pem")
         for key in ("synced", "logs"):
             (tmp_path / key).mkdir(exist_ok=True)

@@ -18,7 +18,8 @@ read -ra units <<< "$DEVBOX_GUEST_UNITS"   # this guest's instances
 pylib="$(dirname "$venv")/lib"
 
 install -d -m 755 "$pylib"
-ln -sfn "$DEVBOX_ROOT/devbox" "$pylib/devbox"
+# Through paths.synced: on a server, the live release's (`current`).
+ln -sfn "$DEVBOX_PATHS_SYNCED/devbox" "$pylib/devbox"
 
 # The secret never comes from the repository; it is made here, once. App
 # guests (nodes) share theirs, and Redis's password, from the Vagrantfile.
@@ -72,6 +73,14 @@ others=$("$target/bin/python" -c 'import importlib.util as u, sys
 print(*[m for m in ("eventlet", "gevent") if m != sys.argv[1] and u.find_spec(m)])' "$DEVBOX_WORKER")
 [[ -z $others ]] || echo "devbox: warning: $DEVBOX_APP_REQUIREMENTS installs $others, which Flask-SocketIO prefers" \
   "over the $DEVBOX_WORKER worker's library; remove it there, or set worker: $others in devbox.yaml" >&2
+# A server's new release goes live here, its venv ready: one atomic rename
+# of the `current` link, which the units, nginx and the venv's path all go through.
+release_changed=false
+if [[ $DEVBOX_PRODUCTION == true && $(readlink "$DEVBOX_PATHS_SYNCED" 2>/dev/null) != "$DEVBOX_ROOT" ]]; then
+  ln -sfn "$DEVBOX_ROOT" "$DEVBOX_PATHS_SYNCED.next"
+  mv -T "$DEVBOX_PATHS_SYNCED.next" "$DEVBOX_PATHS_SYNCED"
+  release_changed=true
+fi
 venv_changed=false
 if [[ $(readlink "$venv" 2>/dev/null) != "$target" ]]; then
   [[ -L $venv || ! -e $venv ]] || rm -rf "$venv"   # a plain venv from an older devbox
@@ -106,6 +115,10 @@ fi
 enable_units "${units[@]}"
 if $unit_changed || $venv_changed; then
   systemctl restart "${units[@]}"
+elif $release_changed; then
+  # The new release's code, gracefully (reload.sh): no request fails.
+  systemctl start "${units[@]}"
+  systemctl reload "${units[@]}"
 else
   systemctl start "${units[@]}"   # no-op for those running
 fi

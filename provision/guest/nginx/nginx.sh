@@ -29,7 +29,11 @@ fi
 # Root's alone: nginx's master reopens its logs as root (USR1), so whoever may
 # change this folder could have it write wherever a link points.
 install -d -o root -g adm -m 755 "$DEVBOX_NGINX_LOGS"
-if [[ $DEVBOX_TLS == true ]]; then
+if [[ $DEVBOX_PRODUCTION == true ]]; then
+  # certbot's challenge files, which plain HTTP serves (acme/acme.sh).
+  install -d -m 755 "$DEVBOX_ACME_WEBROOT"
+fi
+if [[ $DEVBOX_TLS == true && $DEVBOX_PRODUCTION == false ]]; then
   # The certificate and key the host made (devbox/host/tls.py), which Vagrant or
   # fab uploaded for this run: root's alone from here on, the upload removed.
   install -d -o root -g root -m 700 "$(dirname "$DEVBOX_TLS_FILE")"
@@ -43,6 +47,8 @@ if [[ $DEVBOX_TLS == true ]]; then
   fi
   [[ -s $DEVBOX_TLS_FILE ]] \
     || die "no certificate for HTTPS in the guest ($DEVBOX_TLS_FILE); fab provision brings the host's (or set tls: false)"
+fi
+if [[ $DEVBOX_TLS == true ]]; then
   if ! cmp -s "$DEVBOX_ROOT/provision/guest/nginx/ffdhe2048.pem" "$DEVBOX_TLS_DHPARAM"; then
     install -m 644 "$DEVBOX_ROOT/provision/guest/nginx/ffdhe2048.pem" "$DEVBOX_TLS_DHPARAM"
     changed=true

@@ -1,0 +1,191 @@
+"""`fab deploy` and `fab rollback`: devbox's stack on a server, from the host.
+
+A deploy uploads a release (devbox's provisioning, the app, devbox.yaml and
+deploy.yaml) to ``/srv/NAME/releases/ID`` on the server and runs the same
+provisioning scripts as a guest's there, in the production profile
+(``DEVBOX_PROFILE=production``: devbox.settings.production): packages, the
+firewall, Redis, the app's venv, then the switch of the ``current`` link and a
+graceful reload, nginx, the certificate, the check. The server needs nothing
+of devbox beforehand: SSH, and root or a user with passwordless sudo.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shlex
+import socket
+import subprocess
+import tarfile
+import time
+from pathlib import Path
+
+import yaml
+
+from devbox import settings as devbox_settings
+from devbox.settings import ROOT
+
+# What a release holds besides the app's folder: what the server runs of devbox.
+RELEASE_PARTS = ("devbox", "provision", "requirements", "static")
+# Where a release holds acme.ca_bundle.
+CA_BUNDLE = "acme-ca.pem"
+# Never uploaded: what Python and editors leave behind.
+LEFT_OUT = ("__pycache__", ".pytest_cache", ".mypy_cache")
+
+
+class DeployError(Exception):
+    """The deploy cannot go on; the message says why and what to do."""
+
+
+def settings(deploy_file: str | os.PathLike | None = None) -> tuple[dict, dict, dict]:
+    """(devbox.yaml as the server gets it, deploy.yaml checked, the server's settings as the host sees them)."""
+    raw = yaml.safe_load(Path(os.environ.get("DEVBOX_SETTINGS") or devbox_settings.DEFAULT_FILE).read_text())
+    if isinstance(raw, dict):
+        # The app and worker a developer picked for the devbox go along; the
+        # devbox's own overrides (ports, instances, app guests) do not.
+        for variable in ("DEVBOX_APP", "DEVBOX_WORKER"):
+            if os.environ.get(variable):
+                devbox_settings.OVERRIDES[variable](raw, os.environ[variable])
+    deploy = devbox_settings.load_deploy(deploy_file)
+    return raw, deploy, devbox_settings.production(raw, deploy)
+
+
+def release_id() -> str:
+    """A sortable name for a new release: its UTC time and the commit, when there is one."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+                            capture_output=True, text=True).stdout.strip()
+    return f"{stamp}-{commit}" if commit else stamp
+
+
+def archive(raw: dict, deploy: dict, s: dict, deploy_file: Path) -> bytes:
+    """The release as a gzipped tar, every file root's and world-readable, no
+    file the app writes (app.writable: the server's own, in shared/)."""
+    skipped = {ROOT / folder for folder in s["app"]["writable"]}
+
+    def normalize(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
+        path = ROOT / info.name
+        if path.name in LEFT_OUT or path.suffix == ".pyc" or path in skipped:
+            return None
+        info.uid = info.gid = 0
+        info.uname = info.gname = "root"
+        if not info.issym():
+            info.mode = 0o755 if info.isdir() or info.mode & 0o100 else 0o644
+        return info
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for part in (*RELEASE_PARTS, s["app"]["folder"]):
+            tar.add(ROOT / part, arcname=part, filter=normalize)
+        server_deploy = yaml.safe_load(deploy_file.read_text())
+        if deploy["acme"]["ca_bundle"]:  # the host's file, in the release under a name of its own
+            tar.add(deploy["acme"]["ca_bundle_file"], arcname=CA_BUNDLE, filter=normalize)
+            server_deploy["acme"]["ca_bundle"] = CA_BUNDLE
+        for name, settings_raw in (("devbox.yaml", raw), ("deploy.yaml", server_deploy)):
+            data = yaml.safe_dump(settings_raw, sort_keys=False).encode()
+            info = normalize(tarfile.TarInfo(name))
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+class Server:
+    """An SSH connection to the server, with root's commands through sudo for another user."""
+
+    def __init__(self, deploy: dict):
+        from fabric import Connection  # late: fab -l works without a server
+
+        ssh = deploy["ssh"]
+        self.name = deploy["server"]
+        kwargs = {"key_filename": os.path.expanduser(deploy["ssh_key"])} if deploy["ssh_key"] else {}
+        self.conn = Connection(host=ssh["host"], user=ssh["user"], port=ssh["port"], connect_timeout=10,
+                               connect_kwargs=kwargs)
+        self.sudo = [] if ssh["user"] == "root" else ["sudo", "-n"]
+        try:
+            self.conn.run("true", hide=True, in_stream=False)
+        except (OSError, socket.error, EOFError) as exc:
+            raise DeployError(f"cannot reach {self.name} over SSH ({exc or type(exc).__name__}); check server "
+                              "(and ssh_key) in deploy.yaml, and that the server is up") from None
+        except Exception as exc:  # paramiko's: authentication, host key
+            raise DeployError(f"SSH to {self.name} failed ({type(exc).__name__}: {exc}); check server and ssh_key "
+                              "in deploy.yaml, and that the key is authorized there") from None
+        if self.sudo and self.run("true", hide=True).failed:
+            raise DeployError(f"{ssh['user']} on {ssh['host']} may not use sudo without a password; deploy as root, "
+                              f"or give {ssh['user']} passwordless sudo")
+
+    def run(self, command: str, hide: bool = True, env: dict | None = None):
+        """``command`` (a shell line) as root on the server; the result, failed or not."""
+        prefix = [*self.sudo, "env", *(f"{k}={v}" for k, v in (env or {}).items())] if self.sudo or env else []
+        line = shlex.join(prefix) + " " if prefix else ""
+        return self.conn.run(f"{line}bash -c {shlex.quote(command)}", hide=hide, warn=True, in_stream=False)
+
+    def put(self, data: bytes, name: str) -> str:
+        """``data`` in a new folder of the SSH user's own; its path there."""
+        folder = self.conn.run("mktemp -d", hide=True, in_stream=False).stdout.strip()
+        self.conn.put(io.BytesIO(data), f"{folder}/{name}")
+        return f"{folder}/{name}"
+
+
+def _provision(server: Server, s: dict, release: str, steps: tuple[str, ...] = ()) -> bool:
+    """The provisioner of ``release`` on the server, in the production profile; its output streamed."""
+    root = f"{s['releases']}/{release}"
+    env = {"DEVBOX_PROFILE": "production", "DEVBOX_ROOT": root}
+    if s["package_cache"]["apt"]:  # needed before the server can read the settings
+        env["DEVBOX_PACKAGE_CACHE_APT"] = s["package_cache"]["apt"]
+    command = shlex.join(["bash", f"{root}/provision/guest/provision.sh", *steps])
+    return server.run(command, hide=False, env=env).ok
+
+
+def _releases(server: Server, s: dict) -> tuple[list[str], str]:
+    """The releases on the server, oldest first, and the live one ("" for none)."""
+    listing = server.run(f"ls -1 {shlex.quote(s['releases'])} 2>/dev/null; "
+                         f"echo \"current=$(readlink {shlex.quote(s['paths']['synced'])})\"").stdout.split()
+    current = next(line for line in listing if line.startswith("current="))[len("current="):]
+    return sorted(line for line in listing if not line.startswith("current=")), current.rpartition("/")[2]
+
+
+def deploy(deploy_file: str | os.PathLike | None = None) -> tuple[str, str]:
+    """A new release live on the server; returns its id and the site's URL."""
+    path = Path(deploy_file or os.environ.get("DEVBOX_DEPLOY") or devbox_settings.DEPLOY_FILE)
+    raw, deploy_settings, s = settings(path)
+    server = Server(deploy_settings)
+    release = release_id()
+    upload = server.put(archive(raw, deploy_settings, s, path), "release.tar.gz")
+    root = f"{s['releases']}/{release}"
+    unpacked = server.run(f"install -d -m 755 {shlex.quote(s['releases'])} && mkdir {shlex.quote(root)} && "
+                          f"tar -xzf {shlex.quote(upload)} --no-same-owner -C {shlex.quote(root)}; "
+                          f"status=$?; rm -rf {shlex.quote(os.path.dirname(upload))}; exit $status")
+    if unpacked.failed:
+        raise DeployError(f"the release could not be unpacked on the server: {unpacked.stderr.strip()[-300:]}")
+    if not _provision(server, s, release):
+        releases, current = _releases(server, s)
+        if current != release:  # never went live: nothing of it stays
+            server.run(f"rm -rf {shlex.quote(root)}")
+            raise DeployError(f"provisioning release {release} failed (above); the live release "
+                              f"{current or '(none)'} is unchanged; fix it and run fab deploy again")
+        raise DeployError(f"release {release} is live but its provisioning failed (above); fix it and run fab "
+                          "deploy again, or fab rollback")
+    _prune(server, s)
+    return release, f"https://{s['domains'][0]}/"
+
+
+def _prune(server: Server, s: dict) -> None:
+    """Only the last keep_releases releases stay, the live one always among them."""
+    releases, current = _releases(server, s)
+    old = [r for r in releases[:-s["keep_releases"]] if r != current]
+    if old:
+        server.run(shlex.join(["rm", "-rf", *(f"{s['releases']}/{r}" for r in old)]))
+
+
+def rollback(deploy_file: str | os.PathLike | None = None) -> tuple[str, str]:
+    """The release before the live one live again; returns (from, to)."""
+    _, deploy_settings, s = settings(deploy_file)
+    server = Server(deploy_settings)
+    releases, current = _releases(server, s)
+    if current not in releases or releases.index(current) == 0:
+        raise DeployError(f"no release before {current or 'none'} on {deploy_settings['server']} to roll back to "
+                          f"(releases: {', '.join(releases) or 'none'})")
+    previous = releases[releases.index(current) - 1]
+    if not _provision(server, s, previous, ("app", "nginx", "check")):
+        raise DeployError(f"rolling back to {previous} failed (above)")
+    return current, previous

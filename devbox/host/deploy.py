@@ -157,14 +157,19 @@ def deploy(deploy_file: str | os.PathLike | None = None) -> tuple[str, str]:
                           f"status=$?; rm -rf {shlex.quote(os.path.dirname(upload))}; exit $status")
     if unpacked.failed:
         raise DeployError(f"the release could not be unpacked on the server: {unpacked.stderr.strip()[-300:]}")
+    _, live = _releases(server, s)
     if not _provision(server, s, release):
-        releases, current = _releases(server, s)
-        if current != release:  # never went live: nothing of it stays
-            server.run(f"rm -rf {shlex.quote(root)}")
-            raise DeployError(f"provisioning release {release} failed (above); the live release "
-                              f"{current or '(none)'} is unchanged; fix it and run fab deploy again")
-        raise DeployError(f"release {release} is live but its provisioning failed (above); fix it and run fab "
-                          "deploy again, or fab rollback")
+        _, current = _releases(server, s)
+        if current == release:  # live, and failed after (its check): the one live before comes back
+            if not live:
+                raise DeployError(f"release {release} is live but failed after it went live (above); fix it and "
+                                  "run fab deploy again")
+            if not _provision(server, s, live, ("app", "nginx", "check")):
+                raise DeployError(f"release {release} failed (above), and so did going back to {live}; "
+                                  "fix it and run fab deploy again")
+        server.run(f"rm -rf {shlex.quote(root)}")
+        raise DeployError(f"release {release} failed (above) and is gone; the live release is "
+                          f"{live or 'none'}, as before; fix it and run fab deploy again")
     _prune(server, s)
     return release, f"https://{s['domains'][0]}/"
 

@@ -39,8 +39,9 @@ export ${!DEVBOX_@}
 steps=("$@")
 if ((${#steps[@]} == 0)); then
   case $DEVBOX_PRODUCTION/$DEVBOX_GUEST_ROLE in
-    # A server (fab deploy): its firewall first, no refresh hub, and a certificate from the ACME CA.
-    true/all) steps=(firewall release redis app nginx acme logs check) ;;
+    # A server (fab deploy): its firewall first, no refresh hub, a certificate
+    # from the ACME CA; the new release goes live (app) once all that worked.
+    true/all) steps=(firewall release redis nginx acme app logs check) ;;
     false/all) steps=(redis app refresh nginx logs check) ;;
     false/front) steps=(role redis refresh nginx logs check) ;;
     false/app) steps=(role app logs check) ;;

@@ -216,3 +216,39 @@ def test_an_unreachable_server_is_one_line(project, tmp_path):
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("devbox: cannot reach admin@10.0.5.250 over SSH"), result.stderr
+
+
+def live_release(server) -> str:
+    return ssh(server, "readlink /srv/devbox/current").stdout.strip()
+
+
+def test_a_release_whose_app_fails_to_load_goes_and_the_live_one_stays(deployed, project, pebble_root, server):
+    module = project / "app" / "app.py"
+    original = module.read_text()
+    before = live_release(server)
+    module.write_text(original + "\nthis line is no Python\n")
+    try:
+        result = fab(project, "deploy")
+    finally:
+        module.write_text(original)
+    assert result.returncode == 1
+    assert "failed to load: SyntaxError" in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert "failed (above) and is gone; the live release is " + before.rsplit("/", 1)[1] in last, result.stderr
+    assert live_release(server) == before
+    assert "<h1>Chat" in https(pebble_root).text
+
+
+def test_a_port_taken_on_the_server_is_one_line_and_changes_nothing(deployed, project, pebble_root, server):
+    before = live_release(server)
+    taken = ssh(server, "systemctl stop nginx && systemd-run --quiet --unit devbox-test-squatter "
+                        "python3 -m http.server --bind 0.0.0.0 443")
+    assert taken.returncode == 0, taken.stderr
+    try:
+        result = fab(project, "deploy")
+    finally:
+        ssh(server, "systemctl stop devbox-test-squatter; systemctl start nginx")
+    assert result.returncode == 1
+    assert "devbox: port 443 on this server is taken by python3; stop it" in result.stderr
+    assert live_release(server) == before
+    assert "<h1>Chat" in https(pebble_root).text

@@ -32,6 +32,12 @@ install -d -o root -g adm -m 755 "$DEVBOX_NGINX_LOGS"
 if [[ $DEVBOX_PRODUCTION == true ]]; then
   # certbot's challenge files, which plain HTTP serves (acme/acme.sh).
   install -d -m 755 "$DEVBOX_ACME_WEBROOT"
+  # The site's ports are the server's: another web server there would leave
+  # nginx unable to start, after nginx -t passed.
+  for port in "$DEVBOX_GUEST_PORT" "$DEVBOX_HTTPS_GUEST_PORT"; do
+    holder=$(ss -Hltnp "sport = :$port" | grep -v '(("nginx"' | grep -o '(("[^"]*"' | head -1 | tr -d '("') || true
+    [[ -z $holder ]] || die "port $port on this server is taken by $holder; stop it (systemctl disable --now $holder, or kill it) and run fab deploy again"
+  done
 fi
 if [[ $DEVBOX_TLS == true && $DEVBOX_PRODUCTION == false ]]; then
   # The certificate and key the host made (devbox/host/tls.py), which Vagrant or

@@ -382,11 +382,15 @@ def _deploy_call(call, deploy_file):
         raise Exit(f"devbox: {exc}", code=1) from None
 
 
-@task(help={"file": "the server's settings (default deploy.yaml beside devbox.yaml, or $DEVBOX_DEPLOY)"})
-def deploy(c, file=None):
+@task(help={"file": "the server's settings (default deploy.yaml beside devbox.yaml, or $DEVBOX_DEPLOY)",
+            "check": "only show what a deploy would change on the server (packages, files, release), changing nothing"})
+def deploy(c, file=None, check=False):
     """Put the app on the server in deploy.yaml: the devbox's stack over HTTPS, a new release made live gracefully."""
     from devbox.host import deploy as devbox_deploy
 
+    if check:
+        print(_deploy_call(devbox_deploy.check, file), end="")
+        return
     started = time.monotonic()
     release, url = _deploy_call(devbox_deploy.deploy, file)
     print(f"release {release} is live at {url} ({time.monotonic() - started:.1f}s)")

@@ -35,12 +35,13 @@ class Client(simple_websocket.Client):
         super().handshake()
 
 
-def connect(url: str, attempts: int = 3):
-    """A WebSocket that has received Engine.IO's open packet."""
+def connect(url: str, attempts: int = 3, ssl_context=None):
+    """A WebSocket that has received Engine.IO's open packet (over wss checked
+    against ``ssl_context``, default the system's trust store)."""
     parts = urllib.parse.urlsplit(url)
     for _ in range(attempts):
         ws = Client.connect(url.replace("http", "ws", 1) + "/socket.io/?EIO=4&transport=websocket",
-                            headers={"Origin": f"{parts.scheme}://{parts.netloc}"})
+                            headers={"Origin": f"{parts.scheme}://{parts.netloc}"}, ssl_context=ssl_context)
         # The open packet can arrive with the handshake response, and then
         # simple-websocket sometimes loses it: connect again.
         first = ws.receive(timeout=2)
@@ -50,9 +51,9 @@ def connect(url: str, attempts: int = 3):
     raise SystemExit(f"bench.rtt: no Engine.IO open packet from {url} in {attempts} attempts")
 
 
-def round_trips(url: str, count: int) -> list[float]:
+def round_trips(url: str, count: int, ssl_context=None) -> list[float]:
     """Seconds per round trip, ``count`` of them, after 50 to warm up."""
-    ws = connect(url)
+    ws = connect(url, ssl_context=ssl_context)
     try:
         ws.send("40")  # Socket.IO connect to "/"
         assert ws.receive(timeout=10).startswith("40")

@@ -659,7 +659,8 @@ def validate(raw: Any, root: Path = ROOT) -> dict:
         s["app_binds"] = [pattern.format(i) for i in range(1, s["instances"] + 1)]
     # Whose X-Forwarded-Proto gunicorn believes (HTTPS behind nginx): nginx's
     # address alone; unix sockets are nginx's by their folder's mode.
-    s["forwarded_allow_ips"] = s["guests"][FRONT]["address"] if s["nodes"] else "127.0.0.1,::1"
+    s["front_address"] = s["guests"][FRONT]["address"]
+    s["forwarded_allow_ips"] = s["front_address"] if s["nodes"] else "127.0.0.1,::1"
     # Which guest each instance runs on, for the host's commands (fab reload, the tests).
     s["instance_guests"] = [name for name, g in s["guests"].items() for _ in g["instances"]]
     for g in s["guests"].values():
@@ -682,6 +683,18 @@ def validate(raw: Any, root: Path = ROOT) -> dict:
     s["tls_dhparam"] = TLS_DHPARAM
     s["tls_certificate"] = s["tls_certificate_key"] = s["tls_file"]
     s["production"] = s["hsts"] = False
+    # Each template and the file it becomes in the guest or on the server:
+    # provision/guest/lib.sh's render writes it, fab deploy --check compares it.
+    name, config, units = s["name"], s["paths"]["config"], "/etc/systemd/system"
+    s["rendered"] = {
+        "nginx/site.conf.j2": f"/etc/nginx/sites-available/{name}.conf",
+        "app/app@.service.j2": f"{units}/{name}@.service",
+        "app/app.env.j2": f"{config}/app.env",
+        **({"refresh/refresh.service.j2": f"{units}/{name}-refresh.service"} if s["dev_mode"] else {}),
+        "logs/logrotate.conf.j2": f"{config}/logrotate.conf",
+        "logs/logrotate.service.j2": f"{units}/{name}-logrotate.service",
+        "logs/logrotate.timer.j2": f"{units}/{name}-logrotate.timer",
+    }
     s["max_body_size"] = _get(raw, "max_body_size")
     s["max_body_bytes"] = _size_bytes(s["max_body_size"])
     s["wheelhouse"] = _get(raw, "wheelhouse")
@@ -882,7 +895,9 @@ def shell_exports(settings: dict, prefix: str = "DEVBOX_") -> str:
     for key, value in settings.items():
         if (prefix, key) in (("DEVBOX_APP_", "env"), ("DEVBOX_", "guests")):
             continue
-        if isinstance(value, dict):
+        if (prefix, key) == ("DEVBOX_", "rendered"):  # TEMPLATE=FILE pairs: neither has a space
+            lines.append(f"DEVBOX_RENDERED={shlex.quote(' '.join(f'{t}={f}' for t, f in value.items()))}")
+        elif isinstance(value, dict):
             lines.append(shell_exports(value, f"{prefix}{key.upper()}_"))
         else:
             text = str(value).lower() if isinstance(value, bool) else str(value)

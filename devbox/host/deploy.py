@@ -182,6 +182,22 @@ def _prune(server: Server, s: dict) -> None:
         server.run(shlex.join(["rm", "-rf", *(f"{s['releases']}/{r}" for r in old)]))
 
 
+def check(deploy_file: str | os.PathLike | None = None) -> str:
+    """What a deploy would change on the server (devbox/guest/plan.py), changing nothing there."""
+    path = Path(deploy_file or os.environ.get("DEVBOX_DEPLOY") or devbox_settings.DEPLOY_FILE)
+    raw, deploy_settings, s = settings(path)
+    server = Server(deploy_settings)
+    upload = server.put(archive(raw, deploy_settings, s, path), "release.tar.gz")
+    # Root's, beside nothing of the live release's, and gone after.
+    plan = server.run(f"folder=$(mktemp -d) && tar -xzf {shlex.quote(upload)} --no-same-owner -C \"$folder\" && "
+                      f"rm -rf {shlex.quote(os.path.dirname(upload))} && cd \"$folder\" && "
+                      "DEVBOX_PROFILE=production python3 -m devbox.guest.plan; status=$?; rm -rf \"$folder\"; "
+                      "exit $status")
+    if plan.failed:
+        raise DeployError(f"the check failed on the server: {(plan.stdout + plan.stderr).strip()[-500:]}")
+    return plan.stdout
+
+
 def rollback(deploy_file: str | os.PathLike | None = None) -> tuple[str, str]:
     """The release before the live one live again; returns (from, to)."""
     _, deploy_settings, s = settings(deploy_file)

@@ -51,15 +51,29 @@ install_file() {
   install -D -m "$mode" "$src" "$dest" || die "could not write $dest"
 }
 
-# render TEMPLATE DEST: render provision/guest/TEMPLATE (e.g. nginx/site.conf.j2)
-# with the settings, on the guest's system Python: never the app's venv.
+# rendered_path TEMPLATE: the file TEMPLATE becomes (the settings' `rendered`).
+rendered_path() {
+  local pair
+  for pair in $DEVBOX_RENDERED; do
+    if [[ ${pair%%=*} == "$1" ]]; then
+      echo "${pair#*=}"
+      return 0
+    fi
+  done
+  return 1
+}
+
+# render TEMPLATE: render provision/guest/TEMPLATE (e.g. nginx/site.conf.j2)
+# with the settings into its file, on the guest's system Python: never the
+# app's venv. Returns 0 when the file changed.
 render() {
-  local tmp
+  local tmp dest
+  dest=$(rendered_path "$1") || die "no file for the template $1 in the settings' rendered"
   tmp=$(mktemp)
   (cd "$DEVBOX_ROOT" && python3 -m devbox.guest.render "$1") > "$tmp" \
     || { rm -f "$tmp"; die "rendering $1 failed"; }
   local changed=1
-  if install_file "$tmp" "$2"; then changed=0; fi
+  if install_file "$tmp" "$dest"; then changed=0; fi
   rm -f "$tmp"
   return $changed
 }

@@ -44,7 +44,7 @@ if ((${#steps[@]} == 0)); then
     true/all) steps=(firewall release redis nginx acme app logs check) ;;
     false/all) steps=(redis app refresh nginx logs check) ;;
     false/front) steps=(role redis refresh nginx logs check) ;;
-    false/app) steps=(role app logs check) ;;
+    false/app) steps=(role firewall app logs check) ;;
   esac
 fi
 base_folders

@@ -16,6 +16,7 @@
 set -euo pipefail
 
 die() { echo "build-box: $*" >&2; exit 1; }
+source "$(dirname "$0")/rootfs.sh"
 
 # id_base: the first of 65536 host ids, from 100000 up in steps of 65536, that
 # no range in /etc/subuid or /etc/subgid touches: ranges given to host users
@@ -49,7 +50,7 @@ provider=${1:-} box=${2:-}
 [[ ($provider == lxc || $provider == libvirt) && -n $box ]] || die "usage: build-box.sh lxc|libvirt BOX_NAME"
 package_list="$(dirname "$0")/../guest/packages.txt"
 idbase=$(id_base)
-recipe=$( (cat "$0" "$package_list"; [[ $provider != lxc ]] || echo "$idbase") | sha256sum | cut -c1-16)
+recipe=$( (cat "$0" "$package_list" "$(dirname "$0")/rootfs.sh"; [[ $provider != lxc ]] || echo "$idbase") | sha256sum | cut -c1-16)
 cache=${DEVBOX_CACHE:-/var/cache/devbox}
 stamp="$cache/box-$provider-${box//\//_}.recipe"
 suite=bookworm
@@ -99,24 +100,7 @@ DHCP=ipv4
 NET
 chroot "$root" systemctl enable systemd-networkd.service >/dev/null 2>&1
 
-# Host keys are made at first boot so that no two guests share them; ed25519
-# only: an RSA key takes about 20 s under software emulation.
-rm -f "$root"/etc/ssh/ssh_host_*
-echo "HostKey /etc/ssh/ssh_host_ed25519_key" > "$root/etc/ssh/sshd_config.d/host-key.conf"
-cat > "$root/etc/systemd/system/ssh-host-keys.service" <<'UNIT'
-[Unit]
-Description=Generate the SSH host key on first boot
-Before=ssh.service
-ConditionPathExists=!/etc/ssh/ssh_host_ed25519_key
-
-[Service]
-Type=oneshot
-ExecStart=/usr/bin/ssh-keygen -q -t ed25519 -N "" -f /etc/ssh/ssh_host_ed25519_key
-
-[Install]
-RequiredBy=ssh.service
-UNIT
-chroot "$root" systemctl enable ssh-host-keys.service ssh.service >/dev/null 2>&1
+host_key_at_first_boot "$root"
 
 chroot "$root" useradd --create-home --shell /bin/bash vagrant
 echo 'vagrant ALL=(ALL) NOPASSWD:ALL' > "$root/etc/sudoers.d/vagrant"
@@ -149,20 +133,9 @@ lxc.idmap = g 0 $idbase 65536
 lxc.mount.auto =
 lxc.mount.auto = proc:mixed sys:ro cgroup:mixed
 LXC
-  # The guest's ids, shifted as the lxc-config maps them: vagrant-lxc's template
-  # extracts the rootfs as host root, keeping these numbers. chown drops setuid
-  # and setgid bits, so they are put back.
-  python3 - "$root" "$idbase" <<'PY'
-import os, stat, sys
-base = int(sys.argv[2])
-for folder, dirs, files in os.walk(sys.argv[1]):
-    for path in [folder, *(os.path.join(folder, n) for n in files + [d for d in dirs if os.path.islink(os.path.join(folder, d))])]:
-        st = os.lstat(path)
-        if st.st_uid < 65536:
-            os.lchown(path, st.st_uid + base, st.st_gid + base)
-            if not stat.S_ISLNK(st.st_mode) and st.st_mode & (stat.S_ISUID | stat.S_ISGID):
-                os.chmod(path, stat.S_IMODE(st.st_mode))
-PY
+  # The guest's ids, shifted as the lxc-config maps them (vagrant-lxc's
+  # template extracts the rootfs as host root).
+  shift_ids "$root" "$idbase"
   # vagrant-lxc's template strips two components: entries must be ./rootfs/...
   tar --numeric-owner -C "$work" -cf - ./rootfs | gzip -1 > "$work/rootfs.tar.gz"
   tar -C "$work" -cf "$work/devbox.box" metadata.json lxc-config rootfs.tar.gz

@@ -39,13 +39,14 @@ broadcast=10.0.5.255
 server_mac=02:00:0a:00:05:02
 user="admin"
 suite=bookworm
-# package-cache.sh's ports (HOST_CACHE_PORTS in devbox/settings.py).
-apt_port=3142
-pip_port=3141
 acme_port=14000
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
+# package-cache.sh's ports, from devbox's settings (HOST_CACHE_PORTS).
+read -r apt_port pip_port < <(cd "$root" && .venv/bin/python -c \
+  'from devbox.settings import HOST_CACHE_PORTS as p; print(p["apt"], p["pip"])' 2>/dev/null) \
+  || { echo "server.sh: run ./setup.sh first (it makes .venv, which has devbox's settings)" >&2; exit 1; }
 package_cache=$root/provision/host/package-cache.sh
 cache=${DEVBOX_CACHE:-/var/cache/devbox}
 state=/var/lib/devbox/test-server      # kept across down: the key and the CA
@@ -57,6 +58,7 @@ guard=devbox-server-guard
 lxcpath=$(lxc-config lxc.lxcpath 2>/dev/null || echo /var/lib/lxc)
 
 die() { echo "server.sh: $*" >&2; exit 1; }
+source "$root/provision/host/rootfs.sh"
 say() { echo "server.sh: $*" >&2; }
 
 print_env() {
@@ -166,7 +168,7 @@ caches_down() {
 # builds it, and the host ids its files are shifted to.
 rootfs_tarball() {
   local recipe
-  recipe=$( (declare -f build_rootfs; echo "$suite $user $idbase") | sha256sum | cut -c1-16)
+  recipe=$( (declare -f build_rootfs host_key_at_first_boot shift_ids; echo "$suite $user $idbase") | sha256sum | cut -c1-16)
   echo "$cache/test-server-rootfs-$recipe.tar.gz"
 }
 
@@ -205,23 +207,8 @@ HOSTS
   : > "$rootfs/etc/machine-id"
   [[ -L $rootfs/var/lib/dbus/machine-id ]] || rm -f "$rootfs/var/lib/dbus/machine-id"
 
-  # Host keys too (ed25519 only, as build-box.sh does), by a unit before ssh.
-  rm -f "$rootfs"/etc/ssh/ssh_host_*
-  echo "HostKey /etc/ssh/ssh_host_ed25519_key" > "$rootfs/etc/ssh/sshd_config.d/host-key.conf"
-  cat > "$rootfs/etc/systemd/system/ssh-host-keys.service" <<'UNIT'
-[Unit]
-Description=Generate the SSH host key on first boot
-Before=ssh.service
-ConditionPathExists=!/etc/ssh/ssh_host_ed25519_key
-
-[Service]
-Type=oneshot
-ExecStart=/usr/bin/ssh-keygen -q -t ed25519 -N "" -f /etc/ssh/ssh_host_ed25519_key
-
-[Install]
-RequiredBy=ssh.service
-UNIT
-  chroot "$rootfs" systemctl enable ssh-host-keys.service ssh.service >/dev/null 2>&1
+  # Its SSH host key made at first boot, as on a provider's image.
+  host_key_at_first_boot "$rootfs"
   # debugfs cannot be mounted in a container: no failed unit for it.
   chroot "$rootfs" systemctl mask sys-kernel-debug.mount >/dev/null 2>&1
 
@@ -237,20 +224,8 @@ UNIT
   apt-get -qq clean -o RootDir="$rootfs" 2>/dev/null || rm -rf "$rootfs"/var/cache/apt/archives/*.deb
   rm -rf "$rootfs"/var/lib/apt/lists/*
 
-  # The ids shifted as the container maps them (as build-box.sh does for the
-  # box): extracted by host root, the files keep these numbers. chown drops
-  # setuid and setgid bits, so they are put back.
-  python3 - "$rootfs" "$idbase" <<'PY'
-import os, stat, sys
-base = int(sys.argv[2])
-for folder, dirs, files in os.walk(sys.argv[1]):
-    for path in [folder, *(os.path.join(folder, n) for n in files + [d for d in dirs if os.path.islink(os.path.join(folder, d))])]:
-        st = os.lstat(path)
-        if st.st_uid < 65536:
-            os.lchown(path, st.st_uid + base, st.st_gid + base)
-            if not stat.S_ISLNK(st.st_mode) and st.st_mode & (stat.S_ISUID | stat.S_ISGID):
-                os.chmod(path, stat.S_IMODE(st.st_mode))
-PY
+  # The ids shifted as the container maps them (as build-box.sh does for the box).
+  shift_ids "$rootfs" "$idbase"
   tar --numeric-owner -C "$rootfs" -cf - . | gzip -1 > "$work/rootfs.tar.gz"
   rm -f "$cache"/test-server-rootfs-*.tar.gz   # an older recipe's
   mv "$work/rootfs.tar.gz" "$tarball"

@@ -34,6 +34,15 @@ def https(pebble_root, path="/", **kwargs) -> requests.Response:
     return session.get(f"https://{DOMAIN}{path}", verify=str(pebble_root), timeout=10, **kwargs)
 
 
+def test_check_on_a_fresh_server_lists_everything_and_changes_nothing(project, server):
+    result = fab(project, "deploy", "--check", timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    packages = next(line for line in result.stdout.splitlines() if line.startswith("packages: "))
+    assert {"nginx", "redis-server", "certbot", "ufw"} <= set(packages.split(": ", 2)[2].split())
+    assert "files: all new" in result.stdout
+    assert ssh(server, "test -e /srv/devbox || test -e /etc/nginx").returncode == 1
+
+
 def test_a_first_deploy_takes_a_fresh_server_to_https(deployed, pebble_root):
     assert f"is live at {URL}" in deployed.stdout
     print(deployed.stdout.strip().splitlines()[-1])  # its time, for the record
@@ -252,3 +261,24 @@ def test_a_port_taken_on_the_server_is_one_line_and_changes_nothing(deployed, pr
     assert "devbox: port 443 on this server is taken by python3; stop it" in result.stderr
     assert live_release(server) == before
     assert "<h1>Chat" in https(pebble_root).text
+
+
+def test_check_shows_what_a_deploy_would_change_and_changes_nothing(deployed, project, server):
+    settings_file, template = project / "devbox.yaml", project / "app" / "templates" / "index.html"
+    originals = {path: path.read_text() for path in (settings_file, template)}
+    settings_file.write_text(originals[settings_file].replace("max_body_size: 1m", "max_body_size: 2m"))
+    template.write_text(originals[template].replace("<h1>Chat</h1>", "<h1>Chat, checked</h1>"))
+    before = (live_release(server), ssh(server, "ls /srv/devbox/releases").stdout)
+    try:
+        result = fab(project, "deploy", "--check", timeout=120)
+    finally:
+        for path, text in originals.items():
+            path.write_text(text)
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "packages: all there" in out and "firewall: on: 22, 80 and 443 in, nothing else" in out
+    assert "release: the app's code changes" in out and "requirements: unchanged" in out
+    assert "certificate: kept (for app.devbox.test)" in out
+    assert "-    client_max_body_size 1m;\n+    client_max_body_size 2m;" in out
+    assert "+++ /etc/systemd/system/devbox@.service" not in out  # the unit stays as it is
+    assert (live_release(server), ssh(server, "ls /srv/devbox/releases").stdout) == before

@@ -50,6 +50,19 @@ def test_redis_on_the_front_refuses_whoever_lacks_the_password(nodes, guests):
     assert "NOAUTH" in result.stdout, result
 
 
+def test_an_app_guests_port_answers_the_front_alone(nodes, guests):
+    """Past nginx no one reaches gunicorn: the host and the other app guests
+    are on the same bridge, and the app guest's firewall drops them."""
+    (first, _), (second, other) = list(guests.app_guests())[:2]
+    address, port = nodes["guests"][first]["address"], nodes["app_port"]
+    probe = f"curl -sS --max-time 3 -o /dev/null -w '%{{http_code}}' http://{address}:{port}/_devbox/health"
+    assert guests.front.run(probe, hide=True, warn=True).stdout == "200"
+    assert other.run(probe, hide=True, warn=True).failed  # another app guest
+    host = subprocess.run(shlex.split(probe), capture_output=True, text=True, timeout=10)
+    assert host.returncode == 28, host  # curl's timeout: the packets were dropped
+    assert "Status: active" in guests.of_instance(1).run("sudo ufw status", hide=True).stdout
+
+
 def test_app_guests_share_one_secret_key_and_one_data_folder(nodes, guests):
     digests = {name: conn.run(f"sudo grep '^SECRET_KEY=' {nodes['paths']['config']}/secret.env | sha256sum",
                               hide=True).stdout for name, conn in guests.app_guests()}

@@ -32,3 +32,19 @@ def test_a_file_that_cannot_be_written_stops_provisioning(tmp_path):
     assert result.returncode == 1
     assert result.stdout == ""  # neither "unchanged" nor anything after it
     assert result.stderr.strip().endswith("devbox: could not write /proc/devbox-test/dest")
+
+
+def test_each_template_a_step_renders_has_its_file_in_the_settings(settings):
+    import re
+    import shlex
+
+    from devbox.settings import shell_exports
+
+    scripts = "\n".join(path.read_text() for path in (ROOT / "provision" / "guest").rglob("*.sh"))
+    rendered = set(re.findall(r"\brender ([\w/@.-]+\.j2)", scripts))
+    assert rendered and rendered == {*settings["rendered"], "refresh/refresh.service.j2"}
+    # lib.sh finds each file from the exported settings, as the steps do.
+    exports = shell_exports(settings)
+    for template, path in settings["rendered"].items():
+        assert bash(f"{exports}\nrendered_path {shlex.quote(template)}").stdout == path + "\n"
+    assert bash(f"{exports}\nrendered_path nginx/other.conf.j2").returncode == 1

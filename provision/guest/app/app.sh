@@ -11,7 +11,6 @@ venv=$DEVBOX_PATHS_VENV
 worker_requirements="$DEVBOX_ROOT/requirements/worker-$DEVBOX_WORKER.txt"
 app_requirements="$DEVBOX_ROOT/$DEVBOX_APP_REQUIREMENTS"
 wheels="$DEVBOX_ROOT/$DEVBOX_WHEELHOUSE"  # filled on the host by ./setup.sh and fab provision
-unit="/etc/systemd/system/$DEVBOX_NAME@.service"   # a template: one unit per instance
 read -ra units <<< "$DEVBOX_GUEST_UNITS"   # this guest's instances
 # Only devbox's package is put on the venv's path, not the whole synced folder:
 # the app must not find devbox's tests, benchmarks or fabfile as modules.
@@ -94,10 +93,10 @@ mapfile -t stale < <(ls -1dt "$venv"-*/ 2>/dev/null | sed 's:/$::' | grep -vxF "
 ((${#stale[@]} == 0)) || rm -rf "${stale[@]}"
 
 unit_changed=${secret_changed:-false}
-if render app/app.env.j2 "$DEVBOX_PATHS_CONFIG/app.env"; then
+if render app/app.env.j2; then
   unit_changed=true
 fi
-if render app/app@.service.j2 "$unit"; then
+if render app/app@.service.j2; then
   systemctl daemon-reload
   unit_changed=true
 fi

@@ -1,21 +1,31 @@
 #!/usr/bin/env bash
-# A server's firewall (ufw): SSH and the site's two ports in, nothing else.
-# Redis and the app's sockets are the server's own (loopback, unix sockets);
-# the firewall keeps them so whatever listens there later. SSH is let in
-# before ufw is enabled, so a deploy never locks itself out.
+# The firewall (ufw) of a server (fab deploy: SSH and the site's two ports in)
+# and of an app guest (nodes: SSH, and its app port from the front alone:
+# nothing past nginx reaches gunicorn). Whatever listens later stays closed.
+# SSH is let in before ufw is enabled, so a run never locks itself out.
 set -euo pipefail
 source "$DEVBOX_ROOT/provision/guest/lib.sh"
 
-command -v ufw >/dev/null || die "ufw is not installed; run fab deploy again (the packages step installs it)"
-wanted=("$DEVBOX_SSH_PORT/tcp" "$DEVBOX_GUEST_PORT/tcp" "$DEVBOX_HTTPS_GUEST_PORT/tcp")
+command -v ufw >/dev/null || die "ufw is not installed; provision again (the packages step installs it)"
+# Each rule in ufw's own words, as `ufw show added` prints it back.
+if [[ $DEVBOX_PRODUCTION == true ]]; then
+  wanted=("allow $DEVBOX_SSH_PORT/tcp" "allow $DEVBOX_GUEST_PORT/tcp" "allow $DEVBOX_HTTPS_GUEST_PORT/tcp")
+else
+  wanted=("allow 22/tcp" "allow from $DEVBOX_FRONT_ADDRESS to any port $DEVBOX_APP_PORT proto tcp")
+fi
+# Each ufw command takes half a second: only what differs is run.
+mapfile -t present < <(ufw show added | sed -n 's/^ufw //p')
 for rule in "${wanted[@]}"; do
-  ufw allow "$rule" >/dev/null
+  printf '%s\n' "${present[@]}" | grep -qxF "$rule" && continue
+  read -ra words <<< "$rule"
+  ufw "${words[@]}" >/dev/null
 done
-ufw default deny incoming >/dev/null
-ufw default allow outgoing >/dev/null
-# Rules for ports devbox no longer serves (an SSH or site port changed) go.
-mapfile -t present < <(ufw show added | awk '$1 == "ufw" && $2 == "allow" {print $3}')
+# Rules devbox no longer wants (a port changed) go.
 for rule in "${present[@]}"; do
-  [[ " ${wanted[*]} " == *" $rule "* ]] || ufw delete allow "$rule" >/dev/null
+  printf '%s\n' "${wanted[@]}" | grep -qxF "$rule" && continue
+  read -ra words <<< "$rule"
+  ufw delete "${words[@]}" >/dev/null
 done
-ufw status | grep -q '^Status: active' || ufw --force enable >/dev/null
+grep -q '^DEFAULT_INPUT_POLICY="DROP"' /etc/default/ufw || ufw default deny incoming >/dev/null
+grep -q '^DEFAULT_OUTPUT_POLICY="ACCEPT"' /etc/default/ufw || ufw default allow outgoing >/dev/null
+grep -q '^ENABLED=yes' /etc/ufw/ufw.conf || ufw --force enable >/dev/null

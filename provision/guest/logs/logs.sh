@@ -6,9 +6,9 @@ set -euo pipefail
 source "$DEVBOX_ROOT/provision/guest/lib.sh"
 
 changed=false
-render logs/logrotate.conf.j2 "$DEVBOX_PATHS_CONFIG/logrotate.conf" && changed=true
-render logs/logrotate.service.j2 "/etc/systemd/system/$DEVBOX_NAME-logrotate.service" && changed=true
-render logs/logrotate.timer.j2 "/etc/systemd/system/$DEVBOX_NAME-logrotate.timer" && changed=true
+render logs/logrotate.conf.j2 && changed=true
+render logs/logrotate.service.j2 && changed=true
+render logs/logrotate.timer.j2 && changed=true
 if $changed; then
   systemctl daemon-reload
 fi

@@ -4,7 +4,7 @@
 set -euo pipefail
 source "$DEVBOX_ROOT/provision/guest/lib.sh"
 
-site=/etc/nginx/sites-available/$DEVBOX_NAME.conf
+site=$(rendered_path nginx/site.conf.j2)
 main=/etc/nginx/nginx.conf
 backup=$(mktemp -d)
 trap 'rm -rf "$backup"' EXIT
@@ -61,7 +61,7 @@ if [[ $DEVBOX_TLS == true ]]; then
   fi
 fi
 enabled=/etc/nginx/sites-enabled/$DEVBOX_NAME.conf
-if render nginx/site.conf.j2 "$site"; then
+if render nginx/site.conf.j2; then
   changed=true
 fi
 [[ -L $enabled ]] || changed=true

@@ -28,7 +28,7 @@ changed=false
 if install_file "$DEVBOX_ROOT/devbox/guest/refresh.py" "$hub"; then
   changed=true
 fi
-if render refresh/refresh.service.j2 "$unit"; then
+if render refresh/refresh.service.j2; then
   systemctl daemon-reload
   changed=true
 fi

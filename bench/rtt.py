@@ -27,11 +27,13 @@ def percentile(ordered, fraction):
 
 
 class Client(simple_websocket.Client):
-    """simple-websocket's client, with the port in Host as a browser sends it:
-    nginx refuses a Host that is not the devbox's name with its port."""
+    """simple-websocket's client, with the port in Host as a browser sends it
+    (none for the scheme's own): nginx refuses a Host that is not the devbox's
+    name with its port, and engine.io one that differs from the Origin."""
 
     def handshake(self):
-        self.host = f"{self.host}:{self.port}"
+        if self.port not in (80, 443):
+            self.host = f"{self.host}:{self.port}"
         super().handshake()
 
 

@@ -763,7 +763,7 @@ def overrides() -> dict[str, str]:
     return {name: os.environ[name] for name in OVERRIDES if os.environ.get(name)}
 
 
-def _read(path: Path) -> Any:
+def read_yaml(path: Path) -> Any:
     """The YAML in ``path``, or one line saying what is wrong with the file."""
     try:
         return yaml.safe_load(path.read_text())
@@ -787,7 +787,7 @@ def load(path: str | os.PathLike | None = None) -> dict:
     settings are production's instead (:func:`production`), with no override.
     """
     path = Path(path or os.environ.get("DEVBOX_SETTINGS") or DEFAULT_FILE)
-    raw = _read(path)
+    raw = read_yaml(path)
     if os.environ.get("DEVBOX_PROFILE") == "production":
         return production(raw, load_deploy(path.parent / DEPLOY_FILE.name), path.parent)
     if isinstance(raw, dict):
@@ -797,11 +797,19 @@ def load(path: str | os.PathLike | None = None) -> dict:
 
 
 def load_deploy(path: str | os.PathLike | None = None) -> dict:
-    """The checked deploy settings (``$DEVBOX_DEPLOY`` or ``deploy.yaml`` beside devbox.yaml)."""
+    """The checked deploy settings (``$DEVBOX_DEPLOY`` or ``deploy.yaml`` beside devbox.yaml);
+    a bad one's message names the file."""
     path = Path(path or os.environ.get("DEVBOX_DEPLOY") or DEPLOY_FILE)
-    raw = _read(path)
+    raw = read_yaml(path)
+    try:
+        return _deploy(raw, path)
+    except SettingsError as exc:
+        raise SettingsError(f"{path.name}: {exc}") from None
+
+
+def _deploy(raw: Any, path: Path) -> dict:
     if not isinstance(raw, dict):
-        raise SettingsError(f"{path}: missing or not a mapping; see the comments in deploy.yaml")
+        raise SettingsError("missing or not a mapping; see the comments in deploy.yaml")
     check_keys(raw, table=DEPLOY_SETTINGS)
     d = {key: _get(raw, key, DEPLOY_SETTINGS) for key in ("server", "ssh_key", "domains", "instances", "keep_releases")}
     d["acme"] = _get_all(raw, "acme", DEPLOY_SETTINGS)

@@ -39,15 +39,18 @@ class DeployError(Exception):
 
 def settings(deploy_file: str | os.PathLike | None = None) -> tuple[dict, dict, dict]:
     """(devbox.yaml as the server gets it, deploy.yaml checked, the server's settings as the host sees them)."""
-    raw = yaml.safe_load(Path(os.environ.get("DEVBOX_SETTINGS") or devbox_settings.DEFAULT_FILE).read_text())
+    raw = devbox_settings.read_yaml(Path(os.environ.get("DEVBOX_SETTINGS") or devbox_settings.DEFAULT_FILE))
     if isinstance(raw, dict):
         # The app and worker a developer picked for the devbox go along; the
         # devbox's own overrides (ports, instances, app guests) do not.
         for variable in ("DEVBOX_APP", "DEVBOX_WORKER"):
             if os.environ.get(variable):
                 devbox_settings.OVERRIDES[variable](raw, os.environ[variable])
-    deploy = devbox_settings.load_deploy(deploy_file)
-    return raw, deploy, devbox_settings.production(raw, deploy)
+    deploy = devbox_settings.load_deploy(deploy_file)  # its messages name deploy.yaml
+    try:
+        return raw, deploy, devbox_settings.production(raw, deploy)
+    except devbox_settings.SettingsError as exc:
+        raise devbox_settings.SettingsError(f"devbox.yaml: {exc}") from None
 
 
 def release_id() -> str:

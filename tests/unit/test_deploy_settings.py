@@ -60,7 +60,7 @@ def test_the_server_is_an_ssh_address(deploy_file, server, ssh):
 def test_a_bad_deploy_setting_is_one_line(deploy_file, change, message):
     with pytest.raises(devbox_settings.SettingsError) as error:
         devbox_settings.load_deploy(deploy_file({**DEPLOY, **change}))
-    assert str(error.value).startswith(message)
+    assert str(error.value).startswith(f"deploy.yaml: {message}")
     assert "\n" not in str(error.value)
 
 
@@ -126,4 +126,4 @@ def test_a_release_holds_devbox_the_app_and_settings_and_nothing_else(deploy_fil
 def test_the_shipped_deploy_file_asks_for_the_server_first():
     with pytest.raises(devbox_settings.SettingsError) as error:
         devbox_settings.load_deploy(devbox_settings.DEPLOY_FILE)
-    assert str(error.value).startswith("server: '' is not valid; set it to your server's SSH address")
+    assert str(error.value).startswith("deploy.yaml: server: '' is not valid; set it to your server's SSH address")

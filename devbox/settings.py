@@ -401,6 +401,9 @@ DEPLOY_SETTINGS = {setting.key: setting for setting in [
             fix="set it to your server's SSH address, such as admin@203.0.113.10"),
     Setting("ssh_key", "", "a private key file for it; empty: ssh's own (agent, ~/.ssh)", required=False,
             pattern=r"([^\0\n]*)", fix="name a key file, or leave it empty"),
+    Setting("known_hosts", "", "the known_hosts file the server's host key must be in (ssh's own way: "
+            "`ssh` to it once and check the key); empty: `~/.ssh/known_hosts`", required=False,
+            pattern=r"([^\0\n]*)", fix="name a known_hosts file, or leave it empty"),
     Setting("domains", ["example.com"], "the names the site answers to, each resolving to the server; the first "
             "names the certificate", pattern=HOST_NAME, fix="list the site's names, such as [example.com]",
             check=_some),
@@ -811,7 +814,8 @@ def _deploy(raw: Any, path: Path) -> dict:
     if not isinstance(raw, dict):
         raise SettingsError("missing or not a mapping; see the comments in deploy.yaml")
     check_keys(raw, table=DEPLOY_SETTINGS)
-    d = {key: _get(raw, key, DEPLOY_SETTINGS) for key in ("server", "ssh_key", "domains", "instances", "keep_releases")}
+    d = {key: _get(raw, key, DEPLOY_SETTINGS)
+         for key in ("server", "ssh_key", "known_hosts", "domains", "instances", "keep_releases")}
     d["acme"] = _get_all(raw, "acme", DEPLOY_SETTINGS)
     d["package_cache"] = _get_all(raw, "package_cache", DEPLOY_SETTINGS)
     bundle = d["acme"]["ca_bundle"]
@@ -847,7 +851,7 @@ def production(dev_raw: Any, deploy: dict, root: Path = ROOT) -> dict:
            "provider": "", "paths": {**(dev_raw.get("paths") or {}), "synced": f"{home}/current"}}
     s = validate(raw, root=root)
     s["package_cache"] = deploy["package_cache"]
-    s.update(production=True, hsts=True, server_root=home, releases=f"{home}/releases", shared=f"{home}/shared",
+    s.update(production=True, hsts="max-age=63072000", server_root=home, releases=f"{home}/releases", shared=f"{home}/shared",
              domains=deploy["domains"], acme=deploy["acme"], keep_releases=deploy["keep_releases"],
              ssh_port=deploy["ssh"]["port"], acme_webroot=f"/var/lib/{name}-acme",
              tls_certificate=f"/etc/letsencrypt/live/{name}/fullchain.pem",

@@ -96,6 +96,7 @@ class Server:
     """An SSH connection to the server, with root's commands through sudo for another user."""
 
     def __init__(self, deploy: dict):
+        import paramiko
         from fabric import Connection  # late: fab -l works without a server
 
         ssh = deploy["ssh"]
@@ -103,13 +104,29 @@ class Server:
         kwargs = {"key_filename": os.path.expanduser(deploy["ssh_key"])} if deploy["ssh_key"] else {}
         self.conn = Connection(host=ssh["host"], user=ssh["user"], port=ssh["port"], connect_timeout=10,
                                connect_kwargs=kwargs)
+        # The server must be the one ssh knows: its key in known_hosts, never taken on trust.
+        known_hosts = os.path.expanduser(deploy["known_hosts"] or "~/.ssh/known_hosts")
+        self.conn.client.set_missing_host_key_policy(paramiko.RejectPolicy())
+        try:
+            self.conn.client.load_host_keys(known_hosts)
+        except OSError:
+            pass  # none yet: the connection below says what to do
         self.sudo = [] if ssh["user"] == "root" else ["sudo", "-n"]
         try:
             self.conn.run("true", hide=True, in_stream=False)
         except (OSError, socket.error, EOFError) as exc:
             raise DeployError(f"cannot reach {self.name} over SSH ({exc or type(exc).__name__}); check server "
                               "(and ssh_key) in deploy.yaml, and that the server is up") from None
-        except Exception as exc:  # paramiko's: authentication, host key
+        except paramiko.BadHostKeyException:
+            raise DeployError(f"{ssh['host']} answered with another host key than {known_hosts} has for it: "
+                              "not the server, or it was made again; check, then ssh-keygen -R it") from None
+        except paramiko.SSHException as exc:
+            if "not found in known_hosts" not in str(exc):
+                raise DeployError(f"SSH to {self.name} failed ({exc}); check server and ssh_key in deploy.yaml, "
+                                  "and that the key is authorized there") from None
+            raise DeployError(f"{ssh['host']}'s host key is not in {known_hosts}; check it, then run ssh -p "
+                              f"{ssh['port']} {ssh['user']}@{ssh['host']} once to accept it") from None
+        except Exception as exc:  # paramiko's: authentication
             raise DeployError(f"SSH to {self.name} failed ({type(exc).__name__}: {exc}); check server and ssh_key "
                               "in deploy.yaml, and that the key is authorized there") from None
         if self.sudo and self.run("true", hide=True).failed:
@@ -129,19 +146,30 @@ class Server:
         return f"{folder}/{name}"
 
 
+# One deploy, rollback or check at a time on a server: flock's exit when another holds it.
+LOCK, BUSY = "/run/lock/devbox-deploy.lock", 75
+# In a release that went live once: only those are rolled back to.
+LIVED = ".deployed"
+
+
 def _provision(server: Server, s: dict, release: str, steps: tuple[str, ...] = ()) -> bool:
     """The provisioner of ``release`` on the server, in the production profile; its output streamed."""
     root = f"{s['releases']}/{release}"
     env = {"DEVBOX_PROFILE": "production", "DEVBOX_ROOT": root}
     if s["package_cache"]["apt"]:  # needed before the server can read the settings
         env["DEVBOX_PACKAGE_CACHE_APT"] = s["package_cache"]["apt"]
-    command = shlex.join(["bash", f"{root}/provision/guest/provision.sh", *steps])
-    return server.run(command, hide=False, env=env).ok
+    command = shlex.join(["flock", "--nonblock", "--conflict-exit-code", str(BUSY), LOCK,
+                          "bash", f"{root}/provision/guest/provision.sh", *steps])
+    result = server.run(command, hide=False, env=env)
+    if result.exited == BUSY:
+        raise DeployError(f"another deploy or rollback is running on {server.name}; wait for it, then run this again")
+    return result.ok
 
 
 def _releases(server: Server, s: dict) -> tuple[list[str], str]:
-    """The releases on the server, oldest first, and the live one ("" for none)."""
-    listing = server.run(f"ls -1 {shlex.quote(s['releases'])} 2>/dev/null; "
+    """The releases on the server that went live once, oldest first, and the live one ("" for none)."""
+    releases = shlex.quote(s["releases"])
+    listing = server.run(f"cd {releases} 2>/dev/null && for r in *; do [ ! -e \"$r/{LIVED}\" ] || echo \"$r\"; done; "
                          f"echo \"current=$(readlink {shlex.quote(s['paths']['synced'])})\"").stdout.split()
     current = next(line for line in listing if line.startswith("current="))[len("current="):]
     return sorted(line for line in listing if not line.startswith("current=")), current.rpartition("/")[2]
@@ -159,30 +187,37 @@ def deploy(deploy_file: str | os.PathLike | None = None) -> tuple[str, str]:
                           f"tar -xzf {shlex.quote(upload)} --no-same-owner -C {shlex.quote(root)}; "
                           f"status=$?; rm -rf {shlex.quote(os.path.dirname(upload))}; exit $status")
     if unpacked.failed:
+        server.run(f"rm -rf {shlex.quote(root)}")
         raise DeployError(f"the release could not be unpacked on the server: {unpacked.stderr.strip()[-300:]}")
     _, live = _releases(server, s)
     if not _provision(server, s, release):
         _, current = _releases(server, s)
-        if current == release:  # live, and failed after (its check): the one live before comes back
-            if not live:
-                raise DeployError(f"release {release} is live but failed after it went live (above); fix it and "
-                                  "run fab deploy again")
-            if not _provision(server, s, live, ("app", "nginx", "check")):
-                raise DeployError(f"release {release} failed (above), and so did going back to {live}; "
-                                  "fix it and run fab deploy again")
+        # The live release's own again: its app, if the new one went live and
+        # failed after (its check); its firewall and site, which the new one's
+        # steps before the switch may have changed.
+        steps = ("firewall", "nginx") + (("app", "check") if current == release else ())
+        if live and not _provision(server, s, live, steps):
+            raise DeployError(f"release {release} failed (above), and so did going back to {live}; "
+                              "fix it and run fab deploy again")
+        if not live and current == release:
+            raise DeployError(f"release {release} is live but failed after it went live (above); fix it and "
+                              "run fab deploy again")
         server.run(f"rm -rf {shlex.quote(root)}")
         raise DeployError(f"release {release} failed (above) and is gone; the live release is "
                           f"{live or 'none'}, as before; fix it and run fab deploy again")
+    server.run(f"touch {shlex.quote(root)}/{LIVED}")
     _prune(server, s)
     return release, f"https://{s['domains'][0]}/"
 
 
 def _prune(server: Server, s: dict) -> None:
-    """Only the last keep_releases releases stay, the live one always among them."""
+    """Only the last keep_releases releases stay, the live one always among them, and
+    nothing of a deploy that never went live (one cut short)."""
     releases, current = _releases(server, s)
     old = [r for r in releases[:-s["keep_releases"]] if r != current]
-    if old:
-        server.run(shlex.join(["rm", "-rf", *(f"{s['releases']}/{r}" for r in old)]))
+    keep = " ".join(shlex.quote(r) for r in releases if r not in old)
+    server.run(f"cd {shlex.quote(s['releases'])} && for r in *; do case \" {keep} \" in *\" $r \"*) ;; "
+               "*) rm -rf -- \"$r\" ;; esac; done")
 
 
 def check(deploy_file: str | os.PathLike | None = None) -> str:

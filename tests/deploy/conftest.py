@@ -101,11 +101,14 @@ def project(server, tmp_path_factory) -> Path:
     deploy = {
         "server": f"{server['SERVER_USER']}@{server['SERVER_ADDRESS']}",
         "ssh_key": server["SERVER_KEY"],
+        "known_hosts": server["SERVER_KNOWN_HOSTS"],  # server.sh's ssh accepted the new server's key
         "domains": [DOMAIN],
         "acme": {"directory": server["ACME_DIRECTORY"], "email": "ops@example.com", "ca_bundle": server["ACME_CA"]},
         # The plain app keeps its messages in its process, with no message
         # queue between instances: one instance, as it would be deployed.
         "instances": 1,
+        # Few, so that the tests deploy past them.
+        "keep_releases": 2,
         "package_cache": {"apt": server["APT_PROXY"], "pip": server["PIP_INDEX"]},
     }
     (root / "deploy.yaml").write_text(yaml.safe_dump(deploy, sort_keys=False))

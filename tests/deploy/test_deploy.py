@@ -48,9 +48,11 @@ def test_a_first_deploy_takes_a_fresh_server_to_https(deployed, pebble_root):
     print(deployed.stdout.strip().splitlines()[-1])  # its time, for the record
     answer = https(pebble_root)
     assert answer.status_code == 200 and "<h1>Chat</h1>" in answer.text
-    # Production's answers: HSTS, no version of nginx.
+    # Production's answers: HSTS (static files too), no version of nginx.
     assert answer.headers["Strict-Transport-Security"] == "max-age=63072000"
     assert answer.headers["Server"] == "nginx"
+    static = https(pebble_root, "/static/style.css")
+    assert static.status_code == 200 and static.headers["Strict-Transport-Security"] == "max-age=63072000"
     # No development mode: no refresh script in the page.
     assert "/_devbox/refresh.js" not in answer.text
 
@@ -139,12 +141,19 @@ def test_the_firewall_lets_in_ssh_http_and_https_only(deployed, server):
             return False
 
     assert [connects(port) for port in (22, 80, 443)] == [True, True, True]
-    # Redis listens on the server's loopback only; the firewall would drop it anyway.
-    listening = ssh(server, "ss -Hltn 'sport = :6379'").stdout
-    assert "127.0.0.1:6379" in listening
+    # Whatever else listens on every address stays out of reach.
+    started = ssh(server, "systemd-run --quiet --unit devbox-test-listener python3 -m http.server --bind 0.0.0.0 8080"
+                          " && sleep 1 && ss -Hltn 'sport = :8080'")
+    try:
+        assert "0.0.0.0:8080" in started.stdout, started.stdout + started.stderr
+        assert not connects(8080)
+    finally:
+        ssh(server, "systemctl stop devbox-test-listener")
+    # Redis listens on the server's loopback only, behind the firewall too.
+    assert "127.0.0.1:6379" in ssh(server, "ss -Hltn 'sport = :6379'").stdout
     assert not connects(6379)
     status = ssh(server, "ufw status").stdout
-    assert "Status: active" in status
+    assert "Status: active" in status and "# devbox" in status
 
 
 def test_the_app_runs_hardened(deployed, server):
@@ -217,6 +226,22 @@ def test_a_redeploy_under_load_fails_no_request_then_rollback_brings_back_the_la
     print(f"redeploy {redeploy_seconds:.1f}s, rollback {rollback_seconds:.1f}s, {count[0]} requests, 0 failed")
 
 
+def test_a_server_with_another_host_key_is_refused(deployed, project, tmp_path, server):
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "other")], check=True)
+    known = tmp_path / "known_hosts"
+    known.write_text(f"{server['SERVER_ADDRESS']} {(tmp_path / 'other.pub').read_text()}")
+    deploy = tmp_path / "deploy.yaml"
+    deploy.write_text((project / "deploy.yaml").read_text().replace(server["SERVER_KNOWN_HOSTS"], str(known)))
+    result = fab(project, "deploy", "--file", str(deploy), timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"devbox: {server['SERVER_ADDRESS']} answered with another host key than {known} has for it: not the server, "
+        "or it was made again; check, then ssh-keygen -R it"], result.stderr
+    known.write_text("")
+    result = fab(project, "deploy", "--file", str(deploy), timeout=60)
+    assert result.returncode == 1 and "host key is not in" in result.stderr
+
+
 def test_an_unreachable_server_is_one_line(project, tmp_path):
     deploy = (project / "deploy.yaml").read_text()
     unreachable = tmp_path / "deploy.yaml"
@@ -245,7 +270,7 @@ def test_a_release_whose_app_fails_to_load_goes_and_the_live_one_stays(deployed,
     last = result.stderr.strip().splitlines()[-1]
     assert "failed (above) and is gone; the live release is " + before.rsplit("/", 1)[1] in last, result.stderr
     assert live_release(server) == before
-    assert "<h1>Chat" in https(pebble_root).text
+    assert "<h1>Chat</h1>" in https(pebble_root).text
 
 
 def test_a_port_taken_on_the_server_is_one_line_and_changes_nothing(deployed, project, pebble_root, server):
@@ -260,7 +285,7 @@ def test_a_port_taken_on_the_server_is_one_line_and_changes_nothing(deployed, pr
     assert result.returncode == 1
     assert "devbox: port 443 on this server is taken by python3; stop it" in result.stderr
     assert live_release(server) == before
-    assert "<h1>Chat" in https(pebble_root).text
+    assert "<h1>Chat</h1>" in https(pebble_root).text
 
 
 def test_check_shows_what_a_deploy_would_change_and_changes_nothing(deployed, project, server):
@@ -282,3 +307,16 @@ def test_check_shows_what_a_deploy_would_change_and_changes_nothing(deployed, pr
     assert "-    client_max_body_size 1m;\n+    client_max_body_size 2m;" in out
     assert "+++ /etc/systemd/system/devbox@.service" not in out  # the unit stays as it is
     assert (live_release(server), ssh(server, "ls /srv/devbox/releases").stdout) == before
+
+
+def test_deploys_past_keep_releases_reload_the_same_masters(deployed, project, pebble_root, server):
+    """More deploys than releases are kept: the oldest go, and each deploy is
+    still a graceful reload of the gunicorns that were running."""
+    master = ssh(server, "systemctl show -p MainPID --value devbox@1.service").stdout.strip()
+    for _ in range(3):
+        result = fab(project, "deploy")
+        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    releases = ssh(server, "ls /srv/devbox/releases").stdout.split()
+    assert len(releases) == 2 and live_release(server).endswith(releases[-1])  # keep_releases: 2
+    assert ssh(server, "systemctl show -p MainPID --value devbox@1.service").stdout.strip() == master
+    assert "<h1>Chat</h1>" in https(pebble_root).text

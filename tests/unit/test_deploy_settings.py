@@ -86,7 +86,9 @@ def test_the_production_site_redirects_plain_http_and_hides_devbox_urls(nginx_ch
     http_server = site.split("server {")[1]
     assert "return 301 https://$host$request_uri;" in http_server and "proxy_pass" not in http_server
     assert "/.well-known/acme-challenge/" in http_server
-    assert 'add_header Strict-Transport-Security "max-age=63072000" always;' in site
+    # HSTS on every answer over HTTPS: the server's, and again in each location with headers of its own.
+    assert site.count('add_header Strict-Transport-Security "max-age=63072000" always;') == 4
+    assert "Strict-Transport-Security" not in http_server
     assert site.count("deny all;") == 1 + 3  # dotfiles, then the health URLs: the server's own
     assert "refresh" not in site
 

@@ -53,9 +53,12 @@ if [[ ! -e $target/.complete ]]; then
   python3 -m venv "$target"
   if [[ -d $wheels ]]; then
     pip_source=(--no-index --find-links "$wheels")   # offline
-  elif [[ -n $DEVBOX_PACKAGE_CACHE_PIP ]]; then
+  elif [[ $DEVBOX_PACKAGE_CACHE_PIP == http://* ]]; then
+    # pip refuses plain HTTP unless told the host: a cache on a private network.
     cache_host=${DEVBOX_PACKAGE_CACHE_PIP#*://}
     pip_source=(--index-url "$DEVBOX_PACKAGE_CACHE_PIP" --trusted-host "${cache_host%%/*}")
+  elif [[ -n $DEVBOX_PACKAGE_CACHE_PIP ]]; then
+    pip_source=(--index-url "$DEVBOX_PACKAGE_CACHE_PIP")
   else
     pip_source=()
   fi
@@ -112,7 +115,19 @@ if [[ -f /etc/systemd/system/$DEVBOX_NAME.service ]]; then
   systemctl daemon-reload
 fi
 enable_units "${units[@]}"
-if $unit_changed || $venv_changed; then
+if ($unit_changed || $venv_changed) && [[ $DEVBOX_PRODUCTION == true ]] && ((${#units[@]} > 1)); then
+  # A server's instances one after another, each answering before the next
+  # goes: nginx sends the requests of the one restarting to the others.
+  for unit in "${units[@]}"; do
+    systemctl restart "$unit"
+    instance=${unit#*@} instance=${instance%.service}
+    for _ in $(seq 120); do
+      curl --noproxy "*" -fsS --max-time 2 -o /dev/null --unix-socket "$DEVBOX_APP_SOCKET_DIR/$instance.sock" \
+        http://localhost/_devbox/health 2>/dev/null && break
+      sleep 0.25
+    done
+  done
+elif $unit_changed || $venv_changed; then
   systemctl restart "${units[@]}"
 elif $release_changed; then
   # The new release's code, gracefully (reload.sh): no request fails.

@@ -7,20 +7,26 @@ set -euo pipefail
 source "$DEVBOX_ROOT/provision/guest/lib.sh"
 
 command -v ufw >/dev/null || die "ufw is not installed; provision again (the packages step installs it)"
-# Each rule in ufw's own words, as `ufw show added` prints it back.
+# Each rule in ufw's own words, as `ufw show added` prints it back (without
+# the comment that marks it devbox's: rules of anyone else's are left alone).
 if [[ $DEVBOX_PRODUCTION == true ]]; then
-  wanted=("allow $DEVBOX_SSH_PORT/tcp" "allow $DEVBOX_GUEST_PORT/tcp" "allow $DEVBOX_HTTPS_GUEST_PORT/tcp")
+  # The port deploy.yaml reaches SSH on, and those sshd listens on (they
+  # differ behind NAT): the firewall never shuts the way in.
+  ssh_ports=$( (echo "$DEVBOX_SSH_PORT"; sshd -T 2>/dev/null | awk '$1 == "port" {print $2}') | sort -un)
+  wanted=("allow $DEVBOX_GUEST_PORT/tcp" "allow $DEVBOX_HTTPS_GUEST_PORT/tcp")
+  for port in $ssh_ports; do wanted+=("allow $port/tcp"); done
 else
   wanted=("allow 22/tcp" "allow from $DEVBOX_FRONT_ADDRESS to any port $DEVBOX_APP_PORT proto tcp")
 fi
+mark="comment 'devbox'"
 # Each ufw command takes half a second: only what differs is run.
-mapfile -t present < <(ufw show added | sed -n 's/^ufw //p')
+mapfile -t present < <(ufw show added | sed -n "s/^ufw \(.*\) $mark\$/\1/p")
 for rule in "${wanted[@]}"; do
   printf '%s\n' "${present[@]}" | grep -qxF "$rule" && continue
   read -ra words <<< "$rule"
-  ufw "${words[@]}" >/dev/null
+  ufw "${words[@]}" comment devbox >/dev/null
 done
-# Rules devbox no longer wants (a port changed) go.
+# devbox's rules it no longer wants (a port changed) go.
 for rule in "${present[@]}"; do
   printf '%s\n' "${wanted[@]}" | grep -qxF "$rule" && continue
   read -ra words <<< "$rule"

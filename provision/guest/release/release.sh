@@ -16,3 +16,7 @@ for folder in "${writable[@]}"; do
   mkdir -p "$(dirname "$DEVBOX_ROOT/$folder")"
   ln -sfn "$DEVBOX_SHARED/$folder" "$DEVBOX_ROOT/$folder"
 done
+# The settings are root's alone (app.env may hold what the app is told), and
+# the app's dotfiles (.env) its user's: not every local user's to read.
+chmod 600 "$DEVBOX_ROOT/devbox.yaml" "$DEVBOX_ROOT/deploy.yaml"
+find "$DEVBOX_ROOT/$DEVBOX_APP_FOLDER" -name '.*' -type f -exec chgrp "$DEVBOX_NAME" {} + -exec chmod 640 {} +

@@ -85,18 +85,15 @@ def _defaults() -> dict:
     return raw
 
 
-@pytest.fixture(scope="session")
-def project(server, tmp_path_factory) -> Path:
-    """A repository of the tests' own: devbox's files, the plain app in app/, and
-    deploy.yaml naming the server, its key, Pebble and the host's caches."""
-    root = tmp_path_factory.mktemp("project")
+def write_project(root: Path, server: dict, app: Path, raw: dict, **deploy_settings) -> Path:
+    """A repository in ``root``: devbox's files, ``app`` copied to app/, ``raw``
+    as devbox.yaml, and deploy.yaml naming the server, its key, Pebble and the
+    host's caches (``deploy_settings`` added)."""
     for part in ("devbox", "provision", "requirements", "static", "fabfile.py"):
         copy = shutil.copytree if (ROOT / part).is_dir() else shutil.copy2
         copy(ROOT / part, root / part, **({"ignore": shutil.ignore_patterns("__pycache__")}
                                           if (ROOT / part).is_dir() else {}))
-    shutil.copytree(PLAIN_APP, root / "app", ignore=shutil.ignore_patterns("__pycache__", "tests"))
-    raw = _defaults()
-    raw["app"] = {"folder": "app", "wsgi": "app:app"}
+    shutil.copytree(app, root / "app", ignore=shutil.ignore_patterns("__pycache__", "tests", "instance"))
     (root / "devbox.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     deploy = {
         "server": f"{server['SERVER_USER']}@{server['SERVER_ADDRESS']}",
@@ -104,15 +101,22 @@ def project(server, tmp_path_factory) -> Path:
         "known_hosts": server["SERVER_KNOWN_HOSTS"],  # server.sh's ssh accepted the new server's key
         "domains": [DOMAIN],
         "acme": {"directory": server["ACME_DIRECTORY"], "email": "ops@example.com", "ca_bundle": server["ACME_CA"]},
-        # The plain app keeps its messages in its process, with no message
-        # queue between instances: one instance, as it would be deployed.
-        "instances": 1,
-        # Few, so that the tests deploy past them.
-        "keep_releases": 2,
         "package_cache": {"apt": server["APT_PROXY"], "pip": server["PIP_INDEX"]},
+        **deploy_settings,
     }
     (root / "deploy.yaml").write_text(yaml.safe_dump(deploy, sort_keys=False))
     return root
+
+
+@pytest.fixture(scope="session")
+def project(server, tmp_path_factory) -> Path:
+    """A repository of the tests' own: the plain app in app/, devbox.yaml at devbox's defaults."""
+    raw = _defaults()
+    raw["app"] = {"folder": "app", "wsgi": "app:app"}
+    # The plain app keeps its messages in its process, with no message queue
+    # between instances: one instance, as it would be deployed. Few releases
+    # kept, so that the tests deploy past them.
+    return write_project(tmp_path_factory.mktemp("project"), server, PLAIN_APP, raw, instances=1, keep_releases=2)
 
 
 def fab(project: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:

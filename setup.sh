@@ -217,7 +217,7 @@ if [[ $command == test ]]; then
   # Before the libvirt VM: both use the host's package caches, each on its own
   # address, and starting the VM's moves them to its address list.
   say "deploy tests (a server devbox never touched)"
-  "$py" -m pytest tests/deploy || status=1
+  "$py" -m pytest -m "devbox or deploy" tests/deploy "${team[@]}" || status=1
   tests/deploy/server.sh down || status=1
   if [[ $provider == lxc ]]; then
     # A real VM too: libvirt, the online path (a public-box-like box, apt and

@@ -523,7 +523,7 @@ def requirement_files(first: Path, root: Path) -> list[str]:
     return found
 
 
-def _app(raw: dict, root: Path) -> dict:
+def _app(raw: dict, root: Path, shared: str | None = None) -> dict:
     """The app section with defaults filled in and its paths made relative to the repository."""
     app = _get(raw, "app")
     static = _get(app, "app.static")
@@ -540,20 +540,23 @@ def _app(raw: dict, root: Path) -> dict:
         # With the files it includes: what the guest's venv and the wheels follow.
         "requirement_files": requirement_files(root / folder / requirements, root),
         "static": {"folder": f"{folder}/{static_folder}", "url": _get(static, "app.static.url")},
-        "writable": _writable(_get(app, "app.writable", folder=folder), folder, root),
+        "writable": _writable(_get(app, "app.writable", folder=folder), folder, root, shared),
         "env": _get(app, "app.env"),
     }
 
 
-def _writable(folders: list[str], folder: str, root: Path) -> list[str]:
+def _writable(folders: list[str], folder: str, root: Path, shared: str | None = None) -> list[str]:
     """The folders of the app the guest may write (the rest of the synced folder
     is read-only for it), relative to the repository. Each lies inside the app's
-    folder, away from everything devbox itself runs on the host."""
+    folder, away from everything devbox itself runs on the host; on a server,
+    a release's are links into ``shared``, which the server keeps."""
     found, top = [], folder.split("/")[0]
     for relative in folders:
         path = root / folder / relative
         # A link could lead out of the app's folder, to files host root runs.
-        if path.exists() and not path.resolve().is_relative_to((root / folder).resolve()):
+        target = path.resolve()
+        if path.exists() and not target.is_relative_to((root / folder).resolve()) \
+                and not (shared and target.is_relative_to(shared)):
             raise SettingsError(f"app.writable: {relative!r} leads outside {folder}/; list a real folder inside it")
         if top in HOST_CODE:
             raise SettingsError(f"app.writable: {folder}/{relative} is in {top}/, code the host runs; "
@@ -627,7 +630,7 @@ def _this_guest(s: dict) -> None:
     s["redis_host"] = s["guests"][FRONT]["address"] if s["nodes"] else "127.0.0.1"
 
 
-def validate(raw: Any, root: Path = ROOT) -> dict:
+def validate(raw: Any, root: Path = ROOT, shared: str | None = None) -> dict:
     """Return a checked copy of the settings, or raise SettingsError naming the first bad key."""
     if not isinstance(raw, dict):
         raise SettingsError("devbox.yaml: missing or not a mapping; see the comments in devbox.yaml")
@@ -701,7 +704,7 @@ def validate(raw: Any, root: Path = ROOT) -> dict:
     s["max_body_size"] = _get(raw, "max_body_size")
     s["max_body_bytes"] = _size_bytes(s["max_body_size"])
     s["wheelhouse"] = _get(raw, "wheelhouse")
-    s["app"] = _app(raw, root)
+    s["app"] = _app(raw, root, shared)
     # What a copied synced folder (rsync: libvirt) leaves out: the host's own
     # state, and the app's writable folders, which are the guest's there.
     s["rsync_exclude"] = [".git/", ".venv/", ".cache/", ".vagrant/", *(f"/{f}/" for f in s["app"]["writable"])]
@@ -849,7 +852,7 @@ def production(dev_raw: Any, deploy: dict, root: Path = ROOT) -> dict:
            "host_port": 80, "guest_port": 80, "tls": True, "https_host_port": 443, "https_guest_port": 443,
            "instances": deploy["instances"] or cores, "app_bind": "unix", "nodes": 0, "dev_mode": False,
            "provider": "", "paths": {**(dev_raw.get("paths") or {}), "synced": f"{home}/current"}}
-    s = validate(raw, root=root)
+    s = validate(raw, root=root, shared=f"{home}/shared")
     s["package_cache"] = deploy["package_cache"]
     s.update(production=True, hsts="max-age=63072000", server_root=home, releases=f"{home}/releases", shared=f"{home}/shared",
              domains=deploy["domains"], acme=deploy["acme"], keep_releases=deploy["keep_releases"],

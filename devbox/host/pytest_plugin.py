@@ -45,6 +45,19 @@ def team_tests(root: Path = ROOT) -> list[str]:
 def pytest_configure(config):
     config.addinivalue_line("markers", "instances: a test of the app across several app instances; "
                             "./setup.sh test runs it again with 3 instances and with 2 app guests")
+    config.addinivalue_line("markers", "deploy: a test of the app deployed with fab deploy to the deploy tests' "
+                            "server (tests/deploy/); run only where -m names deploy, as ./setup.sh test's deploy "
+                            "stage does")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``deploy`` need the deploy tests' server: left out unless -m names them."""
+    if "deploy" in (config.option.markexpr or ""):
+        return
+    kept = [item for item in items if item.get_closest_marker("deploy") is None]
+    if len(kept) < len(items):
+        config.hook.pytest_deselected(items=[item for item in items if item not in kept])
+        items[:] = kept
 
 
 @pytest.fixture(scope="session")

@@ -129,3 +129,14 @@ def test_the_shipped_deploy_file_asks_for_the_server_first():
     with pytest.raises(devbox_settings.SettingsError) as error:
         devbox_settings.load_deploy(devbox_settings.DEPLOY_FILE)
     assert str(error.value).startswith("deploy.yaml: server: '' is not valid; set it to your server's SSH address")
+
+
+def test_on_a_server_the_writable_folders_may_lead_into_shared_only(repo, tmp_path):
+    shared = tmp_path / "shared"
+    (shared / "app" / "instance").mkdir(parents=True)
+    (repo / "app" / "instance").symlink_to(shared / "app" / "instance")
+    assert devbox_settings._writable(["instance"], "app", repo, shared=str(shared)) == ["app/instance"]
+    with pytest.raises(devbox_settings.SettingsError, match="leads outside app/"):
+        devbox_settings._writable(["instance"], "app", repo)
+    with pytest.raises(devbox_settings.SettingsError, match="leads outside app/"):
+        devbox_settings._writable(["instance"], "app", repo, shared=str(tmp_path / "elsewhere"))

@@ -428,21 +428,19 @@ DEPLOY_SETTINGS = {setting.key: setting for setting in [
 FILES = {id(SETTINGS): "devbox.yaml", id(DEPLOY_SETTINGS): "deploy.yaml"}
 
 
-def _keys(prefix: str = "", table: dict | None = None) -> dict[str, Setting]:
+def _keys(prefix: str = "", table: dict = SETTINGS) -> dict[str, Setting]:
     """The keys of the mapping at ``prefix`` (``""``: the file, ``"app."``), each a setting or a mapping of them.
     ``table``: :data:`SETTINGS` (devbox.yaml) or :data:`DEPLOY_SETTINGS` (deploy.yaml)."""
-    table = SETTINGS if table is None else table
     names = dict.fromkeys(key[len(prefix):].split(".")[0] for key in table if key.startswith(prefix))
     return {name: table.get(prefix + name) or _mapping_of(prefix + name, table) for name in names}
 
 
-def _mapping_of(key: str, table: dict | None = None) -> Setting:
+def _mapping_of(key: str, table: dict = SETTINGS) -> Setting:
     return Setting(key, {}, "", required=any(setting.required for setting in _keys(f"{key}.", table).values()))
 
 
-def _get(raw: dict, key: str, table: dict | None = None, **context: str) -> Any:
+def _get(raw: dict, key: str, table: dict = SETTINGS, **context: str) -> Any:
     """The checked value of ``key`` from ``raw``, the mapping it is in; its default if left out."""
-    table = SETTINGS if table is None else table
     setting = table.get(key) or _mapping_of(key, table)
     value = raw.get(key.rpartition(".")[2])
     if value is None:  # left out, or nothing after it
@@ -452,16 +450,15 @@ def _get(raw: dict, key: str, table: dict | None = None, **context: str) -> Any:
     return setting.parse(value, **context)
 
 
-def _get_all(raw: dict, key: str, table: dict | None = None) -> dict:
+def _get_all(raw: dict, key: str, table: dict = SETTINGS) -> dict:
     """The checked values of the mapping ``key`` (``paths``), by their own names."""
     mapping = _get(raw, key, table)
     return {name: _get(mapping, f"{key}.{name}", table) for name in _keys(f"{key}.", table)}
 
 
-def check_keys(raw: dict, prefix: str = "", table: dict | None = None) -> None:
+def check_keys(raw: dict, prefix: str = "", table: dict = SETTINGS) -> None:
     """Refuse a key devbox does not know, naming the closest known one: a typo
     must not be silently ignored."""
-    table = SETTINGS if table is None else table
     known = _keys(prefix, table)
     for key, value in raw.items():
         dotted = f"{prefix}{key}"
@@ -844,19 +841,23 @@ def production(dev_raw: Any, deploy: dict, root: Path = ROOT) -> dict:
     certificate from the ACME CA, no development mode, instances per core."""
     if not isinstance(dev_raw, dict):
         raise SettingsError("devbox.yaml: missing or not a mapping; see the comments in devbox.yaml")
-    check_keys(dev_raw)
-    name = _get(dev_raw, "name")
+    name = _get(dev_raw, "name")  # validate() below checks the rest, unknown keys included
     home = SERVER_ROOT.format(name=name)
+    shared = f"{home}/shared"
     cores = min(os.cpu_count() or 1, MAX_INSTANCES)
     raw = {**dev_raw, "host_ip": "0.0.0.0", "lan": True, "allowed_hosts": deploy["domains"],
            "host_port": 80, "guest_port": 80, "tls": True, "https_host_port": 443, "https_guest_port": 443,
            "instances": deploy["instances"] or cores, "app_bind": "unix", "nodes": 0, "dev_mode": False,
            "provider": "", "paths": {**(dev_raw.get("paths") or {}), "synced": f"{home}/current"}}
-    s = validate(raw, root=root, shared=f"{home}/shared")
+    s = validate(raw, root=root, shared=shared)
     s["package_cache"] = deploy["package_cache"]
-    s.update(production=True, hsts="max-age=63072000", server_root=home, releases=f"{home}/releases", shared=f"{home}/shared",
+    s.update(production=True, hsts="max-age=63072000", server_root=home, releases=f"{home}/releases", shared=shared,
              domains=deploy["domains"], acme=deploy["acme"], keep_releases=deploy["keep_releases"],
              ssh_port=deploy["ssh"]["port"], acme_webroot=f"/var/lib/{name}-acme",
+             # What the certificate was last ordered for, and where that is
+             # kept: another CA or other names order it again.
+             acme_order={"file": f"{s['paths']['config']}/acme-order",
+                         "text": f"{deploy['acme']['directory']} {' '.join(deploy['domains'])}"},
              tls_certificate=f"/etc/letsencrypt/live/{name}/fullchain.pem",
              tls_certificate_key=f"/etc/letsencrypt/live/{name}/privkey.pem")
     # HTTPS once certbot has the certificate (provision/guest/acme/acme.sh);

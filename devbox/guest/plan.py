@@ -59,11 +59,10 @@ def release_lines(s: dict) -> list[str]:
 
 def certificate_line(s: dict) -> str:
     names = ", ".join(s["domains"])
-    ordered = Path(s["paths"]["config"]) / "acme-order"
-    wanted = f"{s['acme']['directory']} {' '.join(s['domains'])}"
+    ordered = Path(s["acme_order"]["file"])
     if not Path(s["tls_certificate"]).is_file():
         return f"certificate: ordered from {s['acme']['directory']} for {names}"
-    if ordered.is_file() and ordered.read_text().strip() == wanted:
+    if ordered.is_file() and ordered.read_text().strip() == s["acme_order"]["text"]:
         return f"certificate: kept (for {names})"
     return f"certificate: ordered again from {s['acme']['directory']} for {names} (the names or the CA changed)"
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import io
 import os
 import shlex
-import socket
 import subprocess
 import tarfile
 import time
@@ -114,7 +113,7 @@ class Server:
         self.sudo = [] if ssh["user"] == "root" else ["sudo", "-n"]
         try:
             self.conn.run("true", hide=True, in_stream=False)
-        except (OSError, socket.error, EOFError) as exc:
+        except (OSError, EOFError) as exc:
             raise DeployError(f"cannot reach {self.name} over SSH ({exc or type(exc).__name__}); check server "
                               "(and ssh_key) in deploy.yaml, and that the server is up") from None
         except paramiko.BadHostKeyException:
@@ -175,13 +174,19 @@ def _releases(server: Server, s: dict) -> tuple[list[str], str]:
     return sorted(line for line in listing if not line.startswith("current=")), current.rpartition("/")[2]
 
 
-def deploy(deploy_file: str | os.PathLike | None = None) -> tuple[str, str]:
-    """A new release live on the server; returns its id and the site's URL."""
+def _upload(deploy_file: str | os.PathLike | None) -> tuple[dict, Server, str]:
+    """The server's settings, a connection to it, and the release as an archive
+    uploaded there (its path, in a folder of the SSH user's own)."""
     path = Path(deploy_file or os.environ.get("DEVBOX_DEPLOY") or devbox_settings.DEPLOY_FILE)
     raw, deploy_settings, s = settings(path)
     server = Server(deploy_settings)
+    return s, server, server.put(archive(raw, deploy_settings, s, path), "release.tar.gz")
+
+
+def deploy(deploy_file: str | os.PathLike | None = None) -> tuple[str, str]:
+    """A new release live on the server; returns its id and the site's URL."""
+    s, server, upload = _upload(deploy_file)
     release = release_id()
-    upload = server.put(archive(raw, deploy_settings, s, path), "release.tar.gz")
     root = f"{s['releases']}/{release}"
     unpacked = server.run(f"install -d -m 755 {shlex.quote(s['releases'])} && mkdir {shlex.quote(root)} && "
                           f"tar -xzf {shlex.quote(upload)} --no-same-owner -C {shlex.quote(root)}; "
@@ -222,10 +227,7 @@ def _prune(server: Server, s: dict) -> None:
 
 def check(deploy_file: str | os.PathLike | None = None) -> str:
     """What a deploy would change on the server (devbox/guest/plan.py), changing nothing there."""
-    path = Path(deploy_file or os.environ.get("DEVBOX_DEPLOY") or devbox_settings.DEPLOY_FILE)
-    raw, deploy_settings, s = settings(path)
-    server = Server(deploy_settings)
-    upload = server.put(archive(raw, deploy_settings, s, path), "release.tar.gz")
+    _, server, upload = _upload(deploy_file)
     # Root's, beside nothing of the live release's, and gone after.
     plan = server.run(f"folder=$(mktemp -d) && tar -xzf {shlex.quote(upload)} --no-same-owner -C \"$folder\" && "
                       f"rm -rf {shlex.quote(os.path.dirname(upload))} && cd \"$folder\" && "

@@ -30,9 +30,7 @@ install -d -m 755 "$(dirname "$hook")"
 printf '#!/bin/sh\n# A renewed certificate: nginx serves it from now on.\nsystemctl reload nginx\n' > "$hook"
 chmod 755 "$hook"
 
-order="$DEVBOX_ACME_DIRECTORY ${domains[*]}"
-ordered=$DEVBOX_PATHS_CONFIG/acme-order
-if [[ -s $DEVBOX_TLS_CERTIFICATE && $(cat "$ordered" 2>/dev/null) == "$order" ]]; then
+if [[ -s $DEVBOX_TLS_CERTIFICATE && $(cat "$DEVBOX_ACME_ORDER_FILE" 2>/dev/null) == "$DEVBOX_ACME_ORDER_TEXT" ]]; then
   exit 0
 fi
 args=(certonly --non-interactive --agree-tos --no-eff-email --email "$DEVBOX_ACME_EMAIL"
@@ -49,9 +47,7 @@ if ! env "${certbot_env[@]}" certbot "${args[@]}" > "$log" 2>&1; then
   die "the certificate order for ${domains[*]} from $DEVBOX_ACME_DIRECTORY failed${reason:+: $reason}; check that each name resolves to this server and that port $DEVBOX_GUEST_PORT reaches it from the internet (certbot's log above)"
 fi
 rm -f "$log"
-echo "$order" > "$ordered"
-# nginx again, now with the certificate: HTTPS on.
-exports=$(cd "$DEVBOX_ROOT" && python3 -m devbox.settings --shell) || die "devbox.yaml is invalid (message above)"
-eval "$exports"
-export ${!DEVBOX_@}
-bash "$DEVBOX_ROOT/provision/guest/nginx/nginx.sh"
+echo "$DEVBOX_ACME_ORDER_TEXT" > "$DEVBOX_ACME_ORDER_FILE"
+# nginx again, now with the certificate: HTTPS on (the settings' tls follows
+# the certificate's file, which now is there).
+DEVBOX_TLS=true bash "$DEVBOX_ROOT/provision/guest/nginx/nginx.sh"

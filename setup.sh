@@ -45,8 +45,9 @@ command=${1:-up}
 # The second app the stack suite also runs against: plain Flask + Flask-SocketIO,
 # written without devbox in mind.
 test_app=tests/apps/plain
-# The libvirt VM the lxc test run also tries, in a Vagrant folder of its own.
-vm_dotfile=.vagrant/libvirt-test
+# The libvirt VM the lxc test run also tries, in a Vagrant folder of its own,
+# brought up from a copy of this folder (below).
+vm_dotfile=$PWD/.vagrant/libvirt-test vm_tree=.cache/libvirt-tree
 
 if [[ $command == down ]]; then
   # Every guest, app guests (nodes) included, whatever nodes says now.
@@ -229,7 +230,14 @@ if [[ $command == test ]]; then
     say "libvirt VM: brought up in the background (.cache/libvirt.log)"
     vm_env=(VAGRANT_DOTFILE_PATH="$vm_dotfile" DEVBOX_PROVIDER=libvirt DEVBOX_HOST_PORT=$(($(settings host_port) + 1))
             DEVBOX_HTTPS_HOST_PORT=$(($(settings https_host_port) + 1)))
+    # Vagrant copies the folder into the VM minutes from now, while the passes
+    # below edit files in it (some tests break a template for a moment): it
+    # comes up from a copy taken now instead, and fab reload brings it up to
+    # date after them.
+    rsync -a --delete --exclude=/.git/ --exclude=/.venv --exclude=/.cache/ --exclude=/.vagrant/ ./ "$vm_tree/"
+    ln -sfn "$PWD/.venv" "$vm_tree/.venv"
     (
+      cd "$vm_tree"
       renice -n 19 -p $BASHPID $(pgrep -x libvirtd) >/dev/null
       export "${vm_env[@]}"
       bring_up libvirt
@@ -266,8 +274,8 @@ if [[ $command == test ]]; then
       grep -E '^==>|devbox: .* (ok|provisioned in)' .cache/libvirt.log || true
       # Full speed again for its tests.
       renice -n 0 -p $(pgrep -x libvirtd) $(pgrep -f '^/usr/bin/qemu-system') >/dev/null 2>&1 || true
-      # Its copy of the folder was taken while the passes above edited files:
-      # brought up to date, and the app reloaded onto it.
+      # Its copy of the folder was taken before the passes above: brought up
+      # to date, and the app reloaded onto it.
       env "${vm_env[@]}" "$py" -m fabric reload || status=1
       # What a VM changes: its own kernel, the copied folder (watch, reload,
       # static files, fab), the online path, the kernel's forwarding (the
@@ -280,6 +288,7 @@ if [[ $command == test ]]; then
       status=1
     fi
     env "${vm_env[@]}" vagrant destroy -f > .cache/destroy.log 2>&1 || { cat .cache/destroy.log; status=1; }
+    rm -rf "$vm_tree"
   fi
   say "back to the configured app and worker"
   switch || status=1

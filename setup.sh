@@ -45,9 +45,10 @@ command=${1:-up}
 # The second app the stack suite also runs against: plain Flask + Flask-SocketIO,
 # written without devbox in mind.
 test_app=tests/apps/plain
-# The libvirt VM the lxc test run also tries, in a Vagrant folder of its own,
-# brought up from a copy of this folder (below).
-vm_dotfile=$PWD/.vagrant/libvirt-test vm_tree=.cache/libvirt-tree
+# The libvirt VM the lxc test run also tries runs from a copy of this folder
+# (its own Vagrant folder and its own copy to sync from; below), kept outside
+# it: the lxc guest sees this whole folder.
+vm_tree=/var/tmp/devbox-libvirt-tree-$(echo "$PWD" | sha256sum | cut -c1-8)
 
 if [[ $command == down ]]; then
   # Every guest, app guests (nodes) included, whatever nodes says now.
@@ -57,7 +58,8 @@ if [[ $command == down ]]; then
   # would take libvirt for them, and fail the whole destroy without libvirtd.
   DEVBOX_NODES=$nodes DEVBOX_INSTANCES=1 VAGRANT_DEFAULT_PROVIDER=lxc vagrant destroy -f \
     || echo "setup.sh: vagrant destroy failed (above); some guests may remain (vagrant status)" >&2
-  [[ ! -d $vm_dotfile ]] || VAGRANT_DOTFILE_PATH=$vm_dotfile vagrant destroy -f || true
+  [[ ! -d $vm_tree/.vagrant ]] || (cd "$vm_tree" && vagrant destroy -f) || true
+  rm -rf "$vm_tree"
   tests/deploy/server.sh down || echo "setup.sh: the deploy tests' server was not removed (above)" >&2
   provision/host/package-cache.sh stop
   provision/host/forward.sh clear
@@ -123,6 +125,12 @@ if [[ $provider == lxc || $command == test ]]; then
   [[ $command != test ]] || DEVBOX_APP=$test_app "$py" -m devbox.host.wheels || die "fetching wheels failed (message above)"
   echo "ok"
 fi
+
+# This folder as it is now, into the libvirt VM's copy (vm_tree).
+copy_for_vm() {
+  rsync -a --delete --exclude=/.git/ --exclude=/.venv --exclude=/.cache/ --exclude=/.vagrant/ ./ "$vm_tree/"
+  ln -sfn "$PWD/.venv" "$vm_tree/.venv"
+}
 
 # Re-provision the running guest, quietly unless it fails; ARGS are env assignments.
 switch() {
@@ -228,14 +236,12 @@ if [[ $command == test ]]; then
     # lowest priority (libvirtd's qemu inherits it): the lxc passes keep their
     # timings, and the VM takes what CPU they leave.
     say "libvirt VM: brought up in the background (.cache/libvirt.log)"
-    vm_env=(VAGRANT_DOTFILE_PATH="$vm_dotfile" DEVBOX_PROVIDER=libvirt DEVBOX_HOST_PORT=$(($(settings host_port) + 1))
+    vm_env=(DEVBOX_PROVIDER=libvirt DEVBOX_HOST_PORT=$(($(settings host_port) + 1))
             DEVBOX_HTTPS_HOST_PORT=$(($(settings https_host_port) + 1)))
     # Vagrant copies the folder into the VM minutes from now, while the passes
-    # below edit files in it (some tests break a template for a moment): it
-    # comes up from a copy taken now instead, and fab reload brings it up to
-    # date after them.
-    rsync -a --delete --exclude=/.git/ --exclude=/.venv --exclude=/.cache/ --exclude=/.vagrant/ ./ "$vm_tree/"
-    ln -sfn "$PWD/.venv" "$vm_tree/.venv"
+    # below edit files in it (some tests break a template for a moment): the
+    # VM runs from a copy taken now instead, brought up to date after them.
+    copy_for_vm
     (
       cd "$vm_tree"
       renice -n 19 -p $BASHPID $(pgrep -x libvirtd) >/dev/null
@@ -276,18 +282,18 @@ if [[ $command == test ]]; then
       renice -n 0 -p $(pgrep -x libvirtd) $(pgrep -f '^/usr/bin/qemu-system') >/dev/null 2>&1 || true
       # Its copy of the folder was taken before the passes above: brought up
       # to date, and the app reloaded onto it.
-      env "${vm_env[@]}" "$py" -m fabric reload || status=1
+      copy_for_vm
       # What a VM changes: its own kernel, the copied folder (watch, reload,
       # static files, fab), the online path, the kernel's forwarding (the
       # proxy's own tests). The rest proves nginx, gunicorn and Socket.IO the
       # same on any guest, as every lxc pass above does.
-      env "${vm_env[@]}" "$py" -m pytest tests/stack/test_{watch,reload,static,proxy,fab_tasks,unavailable}.py \
-        || status=1
+      (cd "$vm_tree" && export "${vm_env[@]}" && "$py" -m fabric reload &&
+         "$py" -m pytest tests/stack/test_{watch,reload,static,proxy,fab_tasks,unavailable}.py) || status=1
     else
       cat .cache/libvirt.log
       status=1
     fi
-    env "${vm_env[@]}" vagrant destroy -f > .cache/destroy.log 2>&1 || { cat .cache/destroy.log; status=1; }
+    (cd "$vm_tree" && env "${vm_env[@]}" vagrant destroy -f) > .cache/destroy.log 2>&1 || { cat .cache/destroy.log; status=1; }
     rm -rf "$vm_tree"
   fi
   say "back to the configured app and worker"

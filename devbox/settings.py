@@ -63,7 +63,8 @@ TAKEN_NAMES = {"root", "daemon", "bin", "sys", "sync", "games", "man", "lp", "ma
                "www-data", "backup", "list", "irc", "gnats", "nobody", "vagrant", "nginx", "ssh", "sshd", "redis",
                "redis-server", "dbus", "messagebus", "systemd", "logrotate", "cron", "adm", "staff", "users"}
 # Ports the guest's own services hold: SSH (Vagrant's way in) and Redis.
-TAKEN_PORTS = {22: "SSH", 6379: "Redis"}
+REDIS_PORT = 6379
+TAKEN_PORTS = {22: "SSH", REDIS_PORT: "Redis"}
 # The names a browser on this machine uses for the devbox; allowed_hosts adds more.
 LOCAL_NAMES = ("localhost", "127.0.0.1", "[::1]")
 # The guest's certificate and key as the host makes them (devbox/host/tls.py).
@@ -389,6 +390,26 @@ LETS_ENCRYPT = "https://acme-v02.api.letsencrypt.org/directory"
 SSH_TARGET = r"([a-z_][a-z0-9_-]*@)?([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:\d{1,5})?"
 
 
+def _app_servers(setting: Setting, value: list) -> list:
+    if len(value) > MAX_NODES:
+        raise SettingsError(f"{setting.key}: {len(value)} app servers; use at most {MAX_NODES}")
+    for target in value:
+        host = re.fullmatch(SSH_TARGET, target).group(2)
+        if not _ipv4(host):
+            raise SettingsError(f"{setting.key}: {target!r} is not at an IPv4 address (the front's nginx and the "
+                                "firewalls name it); use its address on the network it shares with the server")
+    if len(set(value)) < len(value):
+        raise SettingsError(f"{setting.key}: an app server is listed twice; list each once")
+    return value
+
+
+def _ipv4(text: str) -> bool:
+    try:
+        return isinstance(ipaddress.ip_address(text), ipaddress.IPv4Address)
+    except ValueError:
+        return False
+
+
 def _some(setting: Setting, value: list) -> list:
     if not value:
         raise SettingsError(f"{setting.key}: empty; {setting.fix}")
@@ -416,8 +437,16 @@ DEPLOY_SETTINGS = {setting.key: setting for setting in [
             "directory's own HTTPS is checked against: a private ACME CA's (Pebble's in devbox's tests); empty: "
             "the system's", required=False, pattern=f"/?{RELATIVE_PATH}|",
             fix="name a PEM file, or leave it empty"),
-    Setting("instances", 0, "app instances on the server; 0: one per core", required=False, low=0,
-            high=MAX_INSTANCES, fix=f"use 0 (one per core) or 1 to {MAX_INSTANCES}"),
+    Setting("app_servers", [], "app servers, as ssh reaches them (`[user@]address[:port]`, IPv4 addresses on a "
+            "network they share with the server): each runs one app instance, and `server` becomes their front "
+            "(nginx, Redis, the certificate); empty: the server runs everything ([deploy](deploy.md))",
+            required=False, pattern=SSH_TARGET, check=_app_servers,
+            fix="list them as user@10.0.0.11, or leave the list empty"),
+    Setting("front_address", "", "with app_servers: the server's own IPv4 address on the network it shares "
+            "with them (they reach Redis there; their firewalls let in only it); empty: the address in `server`",
+            required=False, pattern=r"(\d{1,3}\.){3}\d{1,3}|", fix="use an IPv4 address such as 10.0.0.10"),
+    Setting("instances", 0, "app instances on the server; 0: one per core (with app_servers: one on each)",
+            required=False, low=0, high=MAX_INSTANCES, fix=f"use 0 (one per core) or 1 to {MAX_INSTANCES}"),
     Setting("keep_releases", 5, "releases kept on the server for `fab rollback`", required=False, low=2, high=20),
     Setting("package_cache.apt", "", "an apt proxy the server installs Debian packages through; empty: its own "
             "sources", fix="use an URL such as http://10.0.5.1:3142, or leave it empty", **CACHE),
@@ -592,12 +621,13 @@ def fixed_addresses(network: str = NODE_NETWORK) -> list[str]:
     return [str(hosts[FIRST_NODE_HOST - 1 + k]) for k in range(MAX_NODES + 1)]
 
 
-def _guests(s: dict) -> dict:
-    """Vagrant's machines and what each runs: with nodes: 0 one guest runs
-    everything; else the front runs nginx and Redis and app guest K runs
-    instance K. Each instance keeps its number (unit NAME@K) wherever it runs."""
+def _guests(s: dict, addresses: list[str] | None = None) -> dict:
+    """Vagrant's machines (or a deploy's servers, at ``addresses``) and what each
+    runs: with nodes: 0 one guest runs everything; else the front runs nginx and
+    Redis and app guest K runs instance K. Each instance keeps its number (unit
+    NAME@K) wherever it runs."""
     all_instances = list(range(1, s["instances"] + 1))
-    addresses = fixed_addresses()
+    addresses = addresses or fixed_addresses()
     # The front has its address with nodes: 0 too, so that app guests can join
     # it without a restart.
     if not s["nodes"]:
@@ -625,9 +655,10 @@ def _this_guest(s: dict) -> None:
         s["app_bind_unit"] = s["app_binds"][guest["instances"][0] - 1]
     # Redis listens beyond its guest's loopback only for app guests, with a password.
     s["redis_host"] = s["guests"][FRONT]["address"] if s["nodes"] else "127.0.0.1"
+    s["redis_port"] = REDIS_PORT
 
 
-def validate(raw: Any, root: Path = ROOT, shared: str | None = None) -> dict:
+def validate(raw: Any, root: Path = ROOT, shared: str | None = None, addresses: list[str] | None = None) -> dict:
     """Return a checked copy of the settings, or raise SettingsError naming the first bad key."""
     if not isinstance(raw, dict):
         raise SettingsError("devbox.yaml: missing or not a mapping; see the comments in devbox.yaml")
@@ -653,7 +684,8 @@ def validate(raw: Any, root: Path = ROOT, shared: str | None = None) -> dict:
     # nginx's logs: in a folder of root's, never in one the app's user may
     # change (nginx's master reopens them as root).
     s["nginx_logs"] = f"/var/log/nginx/{s['name']}"
-    s["guests"] = _guests(s)
+    s["guests"] = _guests(s, addresses)
+    s["app_addresses"] = [g["address"] for g in s["guests"].values() if g["role"] == "app"]
     pattern = (f"unix:{s['app_socket_dir']}/{{}}.sock" if s["app_bind"] == "unix" else f"127.0.0.1:{s['app_port']}")
     s["app_bind_unit"] = pattern.format("%i")  # systemd puts the instance number in
     if s["nodes"]:  # each app guest's gunicorn on its own address
@@ -814,8 +846,8 @@ def _deploy(raw: Any, path: Path) -> dict:
     if not isinstance(raw, dict):
         raise SettingsError("missing or not a mapping; see the comments in deploy.yaml")
     check_keys(raw, table=DEPLOY_SETTINGS)
-    d = {key: _get(raw, key, DEPLOY_SETTINGS)
-         for key in ("server", "ssh_key", "known_hosts", "domains", "instances", "keep_releases")}
+    d = {key: _get(raw, key, DEPLOY_SETTINGS) for key in ("server", "ssh_key", "known_hosts", "domains", "app_servers",
+                                                         "front_address", "instances", "keep_releases")}
     d["acme"] = _get_all(raw, "acme", DEPLOY_SETTINGS)
     d["package_cache"] = _get_all(raw, "package_cache", DEPLOY_SETTINGS)
     bundle = d["acme"]["ca_bundle"]
@@ -823,11 +855,28 @@ def _deploy(raw: Any, path: Path) -> dict:
         raise SettingsError(f"acme.ca_bundle: {bundle!r} is not a file (relative to {path.name}'s folder, or "
                             "absolute); name a PEM file, or leave it empty")
     d["acme"]["ca_bundle_file"] = str(path.parent / bundle) if bundle else ""
-    user, host, port = re.fullmatch(SSH_TARGET, d["server"]).groups()
-    d["ssh"] = {"user": (user or "root@")[:-1], "host": host.strip("[]"), "port": int((port or ":22")[1:])}
-    if not 1 <= d["ssh"]["port"] <= 65535:
-        raise SettingsError(f"server: port {port[1:]} is not a port; use 22 or your server's SSH port")
+    # Each machine the deploy reaches, by its name in the settings' guests:
+    # the server (the front, with app servers), then app server K as appK.
+    d["ssh"] = {FRONT: _ssh_target("server", d["server"])}
+    d["ssh"].update((f"app{k}", _ssh_target("app_servers", target)) for k, target in enumerate(d["app_servers"], 1))
+    if d["app_servers"]:
+        d["front_address"] = d["front_address"] or d["ssh"][FRONT]["host"]
+        if not _ipv4(d["front_address"]):
+            raise SettingsError(f"front_address: missing, and server ({d['server']}) is not an IPv4 address; set it "
+                                "to the server's address on the network it shares with the app servers")
+        if d["instances"] not in (0, len(d["app_servers"])):
+            raise SettingsError(f"instances: each app server runs one instance ({len(d['app_servers'])} in all); "
+                                "leave instances at 0")
     return d
+
+
+def _ssh_target(key: str, target: str) -> dict:
+    """``[user@]host[:port]`` as its parts (root and 22 by default)."""
+    user, host, port = re.fullmatch(SSH_TARGET, target).groups()
+    ssh = {"name": target, "user": (user or "root@")[:-1], "host": host.strip("[]"), "port": int((port or ":22")[1:])}
+    if not 1 <= ssh["port"] <= 65535:
+        raise SettingsError(f"{key}: port {port[1:]} in {target!r} is not a port; use 22 or the machine's SSH port")
+    return ssh
 
 
 # Where a server keeps the app: releases/ID (one per deploy), `current` (a
@@ -845,15 +894,19 @@ def production(dev_raw: Any, deploy: dict, root: Path = ROOT) -> dict:
     home = SERVER_ROOT.format(name=name)
     shared = f"{home}/shared"
     cores = min(os.cpu_count() or 1, MAX_INSTANCES)
+    # With app servers, the roles of the devbox's app guests (nodes): the
+    # server is their front, and app server K runs instance K.
+    apps = len(deploy["app_servers"])
     raw = {**dev_raw, "host_ip": "0.0.0.0", "lan": True, "allowed_hosts": deploy["domains"],
            "host_port": 80, "guest_port": 80, "tls": True, "https_host_port": 443, "https_guest_port": 443,
-           "instances": deploy["instances"] or cores, "app_bind": "unix", "nodes": 0, "dev_mode": False,
+           "instances": apps or deploy["instances"] or cores, "app_bind": "unix", "nodes": apps, "dev_mode": False,
            "provider": "", "paths": {**(dev_raw.get("paths") or {}), "synced": f"{home}/current"}}
-    s = validate(raw, root=root, shared=shared)
+    addresses = [deploy["front_address"], *(deploy["ssh"][f"app{k}"]["host"] for k in range(1, apps + 1))]
+    s = validate(raw, root=root, shared=shared, addresses=addresses if apps else None)
     s["package_cache"] = deploy["package_cache"]
     s.update(production=True, hsts="max-age=63072000", server_root=home, releases=f"{home}/releases", shared=shared,
              domains=deploy["domains"], acme=deploy["acme"], keep_releases=deploy["keep_releases"],
-             ssh_port=deploy["ssh"]["port"], acme_webroot=f"/var/lib/{name}-acme",
+             ssh_port=deploy["ssh"][s["guest"]]["port"], acme_webroot=f"/var/lib/{name}-acme",
              # What the certificate was last ordered for, and where that is
              # kept: another CA or other names order it again.
              acme_order={"file": f"{s['paths']['config']}/acme-order",

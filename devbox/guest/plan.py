@@ -70,8 +70,12 @@ def certificate_line(s: dict) -> str:
 def file_diffs(s: dict) -> list[str]:
     from devbox.guest.render import render
 
+    # What this machine's role renders: a front has no app, an app server no site.
+    others = {"front": "app/", "app": "nginx/"}.get(s["guest_role"], "-")
     out = []
     for template, path in s["rendered"].items():
+        if template.startswith(others):
+            continue
         new = render(template, s).splitlines(keepends=True)
         old = Path(path).read_text().splitlines(keepends=True) if Path(path).is_file() else []
         out.extend(difflib.unified_diff(old, new, fromfile=path if old else "/dev/null", tofile=f"{path} (new)"))
@@ -95,11 +99,14 @@ def main() -> int:
         return 2
     ufw = subprocess.run(["ufw", "status"], capture_output=True, text=True) if "ufw" not in missing else None
     active = ufw is not None and "Status: active" in ufw.stdout
-    ports = f"{s['ssh_port']}, {s['guest_port']} and {s['https_guest_port']}"
-    print(f"firewall: {'on' if active else 'turned on'}: {ports} in, nothing else")
+    site = f"{s['ssh_port']}, {s['guest_port']} and {s['https_guest_port']} in"
+    ports = {"all": site, "front": f"{site}, Redis ({s['redis_port']}) from {' '.join(s['app_addresses'])}",
+             "app": f"{s['ssh_port']} in, {s['app_port']} from the front ({s['front_address']})"}[s["guest_role"]]
+    print(f"firewall: {'on' if active else 'turned on'}: {ports}, nothing else")
     for line in release_lines(s):
         print(line)
-    print(certificate_line(s))
+    if s["guest_role"] != "app":
+        print(certificate_line(s))
     diffs = file_diffs(s)
     print(f"files: {'unchanged' if not diffs else 'these change:'}")
     sys.stdout.writelines(diffs)

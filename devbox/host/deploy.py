@@ -7,6 +7,10 @@ provisioning scripts as a guest's there, in the production profile
 firewall, Redis, the app's venv, then the switch of the ``current`` link and a
 graceful reload, nginx, the certificate, the check. The server needs nothing
 of devbox beforehand: SSH, and root or a user with passwordless sudo.
+
+With app servers (deploy.yaml's app_servers), the server is their front: its
+firewall, Redis, nginx and certificate first, then each app server's app,
+then the front's switch to the release (its static files) and the check.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from pathlib import Path
 import yaml
 
 from devbox import settings as devbox_settings
-from devbox.settings import ROOT
+from devbox.settings import FRONT, ROOT
 
 # What a release holds besides the app's folder: what the server runs of devbox.
 RELEASE_PARTS = ("devbox", "provision", "requirements", "static")
@@ -94,12 +98,14 @@ def archive(raw: dict, deploy: dict, s: dict, deploy_file: Path) -> bytes:
 class Server:
     """An SSH connection to the server, with root's commands through sudo for another user."""
 
-    def __init__(self, deploy: dict):
+    def __init__(self, deploy: dict, guest: str = FRONT):
         import paramiko
         from fabric import Connection  # late: fab -l works without a server
 
-        ssh = deploy["ssh"]
-        self.name = deploy["server"]
+        ssh = deploy["ssh"][guest]
+        # guest: its name in the settings' guests (default: the server; appK: app server K).
+        self.guest, self.name = guest, ssh["name"]
+        key = "server" if guest == FRONT else "app_servers"
         kwargs = {"key_filename": os.path.expanduser(deploy["ssh_key"])} if deploy["ssh_key"] else {}
         self.conn = Connection(host=ssh["host"], user=ssh["user"], port=ssh["port"], connect_timeout=10,
                                connect_kwargs=kwargs)
@@ -114,19 +120,19 @@ class Server:
         try:
             self.conn.run("true", hide=True, in_stream=False)
         except (OSError, EOFError) as exc:
-            raise DeployError(f"cannot reach {self.name} over SSH ({exc or type(exc).__name__}); check server "
+            raise DeployError(f"cannot reach {self.name} over SSH ({exc or type(exc).__name__}); check {key} "
                               "(and ssh_key) in deploy.yaml, and that the server is up") from None
         except paramiko.BadHostKeyException:
             raise DeployError(f"{ssh['host']} answered with another host key than {known_hosts} has for it: "
                               "not the server, or it was made again; check, then ssh-keygen -R it") from None
         except paramiko.SSHException as exc:
             if "not found in known_hosts" not in str(exc):
-                raise DeployError(f"SSH to {self.name} failed ({exc}); check server and ssh_key in deploy.yaml, "
+                raise DeployError(f"SSH to {self.name} failed ({exc}); check {key} and ssh_key in deploy.yaml, "
                                   "and that the key is authorized there") from None
             raise DeployError(f"{ssh['host']}'s host key is not in {known_hosts}; check it, then run ssh -p "
                               f"{ssh['port']} {ssh['user']}@{ssh['host']} once to accept it") from None
         except Exception as exc:  # paramiko's: authentication
-            raise DeployError(f"SSH to {self.name} failed ({type(exc).__name__}: {exc}); check server and ssh_key "
+            raise DeployError(f"SSH to {self.name} failed ({type(exc).__name__}: {exc}); check {key} and ssh_key "
                               "in deploy.yaml, and that the key is authorized there") from None
         if self.sudo and self.run("true", hide=True).failed:
             raise DeployError(f"{ssh['user']} on {ssh['host']} may not use sudo without a password; deploy as root, "
@@ -149,17 +155,45 @@ class Server:
 LOCK, BUSY = "/run/lock/devbox-deploy.lock", 75
 # In a release that went live once: only those are rolled back to.
 LIVED = ".deployed"
+# Each role's provisioning steps on a server (provision/guest/provision.sh's), in
+# order. A front's last ones wait for its app servers: the site's static files
+# switch to the new release once the app runs it.
+STEPS = {
+    "all": ("packages", "firewall", "release", "redis", "nginx", "acme", "app", "logs", "check"),
+    "front": ("packages", "firewall", "role", "release", "redis", "nginx", "acme"),
+    "app": ("packages", "firewall", "role", "release", "app", "logs", "check"),
+}
+FRONT_LAST = ("switch", "logs", "check")
+# What puts a server back on its live release after a failed deploy: the
+# firewall and the site, which the new release's first steps change; and if
+# the new release went live there, its app (a front: its static files).
+RESTORE = {"all": ("firewall", "nginx"), "front": ("firewall", "nginx"), "app": ("firewall",)}
+RESTORE_LIVE = {"all": ("app", "check"), "front": ("switch",), "app": ("app", "check")}
+# What makes an older release live again (fab rollback).
+ROLLBACK = {"all": ("app", "nginx", "check"), "front": ("nginx", "switch", "check"), "app": ("app", "check")}
+# What a front shares with its app servers (the app's SECRET_KEY, Redis's
+# password): made on the front once, kept there (root's alone), and handed to
+# each provisioner in a file, as the Vagrantfile does for app guests.
+SECRETS = "secrets.json"
+MAKE_SECRETS = ("import json, secrets; print(json.dumps({k: secrets.token_hex(32) "
+                "for k in ('DEVBOX_SECRET_KEY', 'DEVBOX_REDIS_PASSWORD')}))")
 
 
-def _provision(server: Server, s: dict, release: str, steps: tuple[str, ...] = ()) -> bool:
+def _provision(server: Server, s: dict, release: str, steps: tuple[str, ...], secrets: bytes = b"") -> bool:
     """The provisioner of ``release`` on the server, in the production profile; its output streamed."""
     root = f"{s['releases']}/{release}"
-    env = {"DEVBOX_PROFILE": "production", "DEVBOX_ROOT": root}
+    env = {"DEVBOX_PROFILE": "production", "DEVBOX_ROOT": root, "DEVBOX_GUEST": server.guest}
     if s["package_cache"]["apt"]:  # needed before the server can read the settings
         env["DEVBOX_PACKAGE_CACHE_APT"] = s["package_cache"]["apt"]
+    if secrets:
+        env["DEVBOX_SECRETS_UPLOAD"] = server.put(secrets, SECRETS)
     command = shlex.join(["flock", "--nonblock", "--conflict-exit-code", str(BUSY), LOCK,
                           "bash", f"{root}/provision/guest/provision.sh", *steps])
-    result = server.run(command, hide=False, env=env)
+    try:
+        result = server.run(command, hide=False, env=env)
+    finally:
+        if secrets:
+            server.run(f"rm -rf {shlex.quote(os.path.dirname(env['DEVBOX_SECRETS_UPLOAD']))}")
     if result.exited == BUSY:
         raise DeployError(f"another deploy or rollback is running on {server.name}; wait for it, then run this again")
     return result.ok
@@ -174,45 +208,87 @@ def _releases(server: Server, s: dict) -> tuple[list[str], str]:
     return sorted(line for line in listing if not line.startswith("current=")), current.rpartition("/")[2]
 
 
-def _upload(deploy_file: str | os.PathLike | None) -> tuple[dict, Server, str]:
-    """The server's settings, a connection to it, and the release as an archive
-    uploaded there (its path, in a folder of the SSH user's own)."""
+def _connect(deploy_settings: dict) -> dict[str, Server]:
+    """A connection to each machine deploy.yaml names, by its guest name: the server first."""
+    return {guest: Server(deploy_settings, guest) for guest in deploy_settings["ssh"]}
+
+
+def _upload(deploy_file: str | os.PathLike | None) -> tuple[dict, dict[str, Server], dict[str, str]]:
+    """The server's settings, a connection to each machine, and the release as
+    an archive uploaded to each (its path there, in a folder of the SSH user's own)."""
     path = Path(deploy_file or os.environ.get("DEVBOX_DEPLOY") or devbox_settings.DEPLOY_FILE)
     raw, deploy_settings, s = settings(path)
-    server = Server(deploy_settings)
-    return s, server, server.put(archive(raw, deploy_settings, s, path), "release.tar.gz")
+    servers = _connect(deploy_settings)
+    data = archive(raw, deploy_settings, s, path)
+    return s, servers, {guest: server.put(data, "release.tar.gz") for guest, server in servers.items()}
+
+
+def _role(s: dict, server: Server) -> str:
+    return s["guests"][server.guest]["role"]
 
 
 def deploy(deploy_file: str | os.PathLike | None = None) -> tuple[str, str]:
-    """A new release live on the server; returns its id and the site's URL."""
-    s, server, upload = _upload(deploy_file)
+    """A new release live on the server (and its app servers); returns its id and the site's URL."""
+    s, servers, uploads = _upload(deploy_file)
     release = release_id()
     root = f"{s['releases']}/{release}"
-    unpacked = server.run(f"install -d -m 755 {shlex.quote(s['releases'])} && mkdir {shlex.quote(root)} && "
-                          f"tar -xzf {shlex.quote(upload)} --no-same-owner -C {shlex.quote(root)}; "
-                          f"status=$?; rm -rf {shlex.quote(os.path.dirname(upload))}; exit $status")
-    if unpacked.failed:
-        server.run(f"rm -rf {shlex.quote(root)}")
-        raise DeployError(f"the release could not be unpacked on the server: {unpacked.stderr.strip()[-300:]}")
-    _, live = _releases(server, s)
-    if not _provision(server, s, release):
-        _, current = _releases(server, s)
-        # The live release's own again: its app, if the new one went live and
-        # failed after (its check); its firewall and site, which the new one's
-        # steps before the switch may have changed.
-        steps = ("firewall", "nginx") + (("app", "check") if current == release else ())
-        if live and not _provision(server, s, live, steps):
-            raise DeployError(f"release {release} failed (above), and so did going back to {live}; "
-                              "fix it and run fab deploy again")
-        if not live and current == release:
-            raise DeployError(f"release {release} is live but failed after it went live (above); fix it and "
-                              "run fab deploy again")
-        server.run(f"rm -rf {shlex.quote(root)}")
-        raise DeployError(f"release {release} failed (above) and is gone; the live release is "
-                          f"{live or 'none'}, as before; fix it and run fab deploy again")
-    server.run(f"touch {shlex.quote(root)}/{LIVED}")
-    _prune(server, s)
+    for guest, server in servers.items():
+        upload = uploads[guest]
+        unpacked = server.run(f"install -d -m 755 {shlex.quote(s['releases'])} && mkdir {shlex.quote(root)} && "
+                              f"tar -xzf {shlex.quote(upload)} --no-same-owner -C {shlex.quote(root)}; "
+                              f"status=$?; rm -rf {shlex.quote(os.path.dirname(upload))}; exit $status")
+        if unpacked.failed:
+            for other in servers.values():
+                other.run(f"rm -rf {shlex.quote(root)}")
+            raise DeployError(f"the release could not be unpacked on {server.name}: {unpacked.stderr.strip()[-300:]}")
+    live = {guest: _releases(server, s)[1] for guest, server in servers.items()}
+    front = servers[FRONT]
+    secrets = b""
+    if len(servers) > 1:
+        path = shlex.quote(f"{s['server_root']}/{SECRETS}")
+        made = front.run(f"[ -s {path} ] || (umask 077 && python3 -c {shlex.quote(MAKE_SECRETS)} > {path}.new && "
+                         f"mv {path}.new {path}) && cat {path}")
+        if made.failed:
+            raise DeployError(f"the secrets could not be made on {front.name}: {made.stderr.strip()[-300:]}")
+        secrets = made.stdout.encode()
+    # The front's first steps (with one server: all of them), each app
+    # server's, then the front's switch to the release.
+    plan = [(front, STEPS[_role(s, front)]), *((server, STEPS["app"]) for server in servers.values() if server is not front)]
+    if _role(s, front) == "front":
+        plan.append((front, FRONT_LAST))
+    reached: list[Server] = []
+    for server, steps in plan:
+        reached += [] if server in reached else [server]
+        if not _provision(server, s, release, steps, secrets if steps is not FRONT_LAST else b""):
+            _restore(s, servers, reached, release, live)
+    for server in servers.values():
+        server.run(f"touch {shlex.quote(root)}/{LIVED}")
+        _prune(server, s)
     return release, f"https://{s['domains'][0]}/"
+
+
+def _restore(s: dict, servers: dict[str, Server], reached: list[Server], release: str, live: dict[str, str]) -> None:
+    """After a failed deploy: each machine it reached back on its live release,
+    and the new release gone from all; raises the error that says so."""
+    failed, stuck = [], []
+    for server in reached:
+        role, (_, current) = _role(s, server), _releases(server, s)
+        steps = RESTORE[role] + (RESTORE_LIVE[role] if current == release else ())
+        if live[server.guest]:
+            if not _provision(server, s, live[server.guest], steps):
+                failed.append(server.name)
+        elif current == release:
+            stuck.append(server.name)
+    if failed:
+        raise DeployError(f"release {release} failed (above), and so did going back to the live release on "
+                          f"{', '.join(failed)}; fix it and run fab deploy again")
+    if stuck:
+        raise DeployError(f"release {release} is live on {', '.join(stuck)} but failed after it went live (above); "
+                          "fix it and run fab deploy again")
+    for server in servers.values():
+        server.run(f"rm -rf {shlex.quote(s['releases'])}/{shlex.quote(release)}")
+    raise DeployError(f"release {release} failed (above) and is gone; the live release is "
+                      f"{live[FRONT] or 'none'}, as before; fix it and run fab deploy again")
 
 
 def _prune(server: Server, s: dict) -> None:
@@ -226,27 +302,36 @@ def _prune(server: Server, s: dict) -> None:
 
 
 def check(deploy_file: str | os.PathLike | None = None) -> str:
-    """What a deploy would change on the server (devbox/guest/plan.py), changing nothing there."""
-    _, server, upload = _upload(deploy_file)
-    # Root's, beside nothing of the live release's, and gone after.
-    plan = server.run(f"folder=$(mktemp -d) && tar -xzf {shlex.quote(upload)} --no-same-owner -C \"$folder\" && "
-                      f"rm -rf {shlex.quote(os.path.dirname(upload))} && cd \"$folder\" && "
-                      "DEVBOX_PROFILE=production python3 -m devbox.guest.plan; status=$?; rm -rf \"$folder\"; "
-                      "exit $status")
-    if plan.failed:
-        raise DeployError(f"the check failed on the server: {(plan.stdout + plan.stderr).strip()[-500:]}")
-    return plan.stdout
+    """What a deploy would change on each machine (devbox/guest/plan.py), changing nothing there."""
+    s, servers, uploads = _upload(deploy_file)
+    out = []
+    for guest, server in servers.items():
+        upload = uploads[guest]
+        # Root's, beside nothing of the live release's, and gone after.
+        plan = server.run(f"folder=$(mktemp -d) && tar -xzf {shlex.quote(upload)} --no-same-owner -C \"$folder\" && "
+                          f"rm -rf {shlex.quote(os.path.dirname(upload))} && cd \"$folder\" && "
+                          f"DEVBOX_PROFILE=production DEVBOX_GUEST={guest} python3 -m devbox.guest.plan; status=$?; "
+                          "rm -rf \"$folder\"; exit $status")
+        if plan.failed:
+            raise DeployError(f"the check failed on {server.name}: {(plan.stdout + plan.stderr).strip()[-500:]}")
+        out.append(plan.stdout if len(servers) == 1 else f"== {server.name} ({_role(s, server)})\n{plan.stdout}")
+    return "".join(out)
 
 
 def rollback(deploy_file: str | os.PathLike | None = None) -> tuple[str, str]:
-    """The release before the live one live again; returns (from, to)."""
+    """The release before the live one live again (app servers first); returns (from, to)."""
     _, deploy_settings, s = settings(deploy_file)
-    server = Server(deploy_settings)
-    releases, current = _releases(server, s)
+    servers = _connect(deploy_settings)
+    front = servers[FRONT]
+    releases, current = _releases(front, s)
     if current not in releases or releases.index(current) == 0:
-        raise DeployError(f"no release before {current or 'none'} on {deploy_settings['server']} to roll back to "
+        raise DeployError(f"no release before {current or 'none'} on {front.name} to roll back to "
                           f"(releases: {', '.join(releases) or 'none'})")
     previous = releases[releases.index(current) - 1]
-    if not _provision(server, s, previous, ("app", "nginx", "check")):
-        raise DeployError(f"rolling back to {previous} failed (above)")
+    lacking = [server.name for server in servers.values() if previous not in _releases(server, s)[0]]
+    if lacking:
+        raise DeployError(f"release {previous} is not on {', '.join(lacking)} (added since); fab deploy instead")
+    for server in [*(server for server in servers.values() if server is not front), front]:
+        if not _provision(server, s, previous, ROLLBACK[_role(s, server)]):
+            raise DeployError(f"rolling back to {previous} failed on {server.name} (above)")
     return current, previous

@@ -2,13 +2,16 @@
 # The stack answers end to end inside the guest: nginx -> every app instance's
 # gunicorn -> devbox's entry point -> the app, which loaded. With app guests
 # (nodes), each checks its own instance, and the front that nginx answers (its
-# app guests may come up after it; the host checks the whole path).
+# app guests may come up after it; the host checks the whole path). A server's
+# front checks every instance through nginx: its app servers are up by then.
 set -euo pipefail
 source "$DEVBOX_ROOT/provision/guest/lib.sh"
 
 field() { python3 -c 'import json, sys; print(json.loads(sys.argv[1]).get(sys.argv[2], ""))' "$1" "$2" 2>/dev/null; }
 nginx="http://127.0.0.1:$DEVBOX_GUEST_PORT"
-case $DEVBOX_GUEST_ROLE in
+role=$DEVBOX_GUEST_ROLE
+[[ $DEVBOX_PRODUCTION/$role != true/front ]] || role=all
+case $role in
   all) read -ra units <<< "$DEVBOX_GUEST_UNITS"
        # A server's nginx answers plain HTTP with a redirect: through HTTPS
        # (its certificate is for the server's names; not checked here).
@@ -31,6 +34,9 @@ for i in "${!urls[@]}"; do
     esac
     sleep 0.5
   done
+  if [[ -z ${units[$i]:-} ]]; then  # a front's: the instance runs on an app server
+    die "$url did not answer within 30s; see app server $((i + 1))'s log (journalctl -u $DEVBOX_NAME@$((i + 1)) there)"
+  fi
   journalctl -u "${units[$i]}" -n 20 --no-pager >&2 || true
   die "$url did not answer within 30s; the app log is above (also in $DEVBOX_PATHS_LOGS)"
 done

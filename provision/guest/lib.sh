@@ -33,10 +33,22 @@ enable_units() {
   done
 }
 
-# check_secret NAME VALUE: a secret the Vagrantfile made (nodes) is 64 hex digits, or nothing goes on.
+# check_secret NAME VALUE: a secret the host handed over (the Vagrantfile's for
+# app guests, the front's on a deploy) is 64 hex digits, or nothing goes on.
 check_secret() {
-  [[ $2 =~ ^[0-9a-f]{64}$ ]] \
-    || die "$1 from the Vagrantfile is not 64 hex digits; delete .vagrant/devbox-secrets.json and run vagrant provision"
+  [[ $2 =~ ^[0-9a-f]{64}$ ]] && return 0
+  [[ $DEVBOX_PRODUCTION == true ]] \
+    && die "$1 is not 64 hex digits; delete $DEVBOX_SERVER_ROOT/secrets.json on the server ($DEVBOX_FRONT_ADDRESS) and run fab deploy"
+  die "$1 from the Vagrantfile is not 64 hex digits; delete .vagrant/devbox-secrets.json and run vagrant provision"
+}
+
+# switch_release: a server's release (DEVBOX_ROOT) goes live, in one atomic
+# rename of the `current` link that the units, nginx and the venv's path all go
+# through. Returns 1 when it was live already.
+switch_release() {
+  [[ $(readlink "$DEVBOX_PATHS_SYNCED" 2>/dev/null) != "$DEVBOX_ROOT" ]] || return 1
+  ln -sfn "$DEVBOX_ROOT" "$DEVBOX_PATHS_SYNCED.next"
+  mv -T "$DEVBOX_PATHS_SYNCED.next" "$DEVBOX_PATHS_SYNCED"
 }
 
 # install_file SRC DEST [MODE]: replace DEST only when SRC differs.

@@ -7,6 +7,8 @@
 # Usage: provision.sh [STEP...]   steps: role redis app refresh nginx logs check
 # (default: those of this guest's role: all of them with one guest; with app
 # guests (nodes), nginx's and Redis's on the front, the app's on each app guest).
+# A server's steps are named by fab deploy (devbox/host/deploy.py's STEPS),
+# with a server's own: packages firewall release acme switch.
 set -euo pipefail
 
 export DEVBOX_ROOT=${DEVBOX_ROOT:-/vagrant}
@@ -16,9 +18,14 @@ export PYTHONDONTWRITEBYTECODE=1
 here="$DEVBOX_ROOT/provision/guest"
 source "$here/lib.sh"
 
-# A full run installs packages first; named steps (fab reload runs "nginx")
-# are for a guest that has them.
-(($#)) || step "packages" "$here/packages.sh"
+# A full run installs packages first, and so does a named run that begins with
+# them (fab deploy's); other named steps (fab reload runs "nginx") are for a
+# guest that has them.
+steps=("$@")
+if (($# == 0)) || [[ $1 == packages ]]; then
+  step "packages" "$here/packages.sh"
+  steps=("${steps[@]:1}")
+fi
 # Settings are read only now: the packages step brings python3-yaml.
 exports=$(cd "$DEVBOX_ROOT" && python3 -m devbox.settings --shell) \
   || die "devbox.yaml is invalid (message above); fix it and run vagrant provision"
@@ -36,12 +43,9 @@ for key in ("DEVBOX_SECRET_KEY", "DEVBOX_REDIS_PASSWORD"):
   rm -f "$DEVBOX_SECRETS_UPLOAD"
 fi
 export ${!DEVBOX_@}
-steps=("$@")
-if ((${#steps[@]} == 0)); then
+if (($# == 0)); then
   case $DEVBOX_PRODUCTION/$DEVBOX_GUEST_ROLE in
-    # A server (fab deploy): its firewall first, no refresh hub, a certificate
-    # from the ACME CA; the new release goes live (app) once all that worked.
-    true/all) steps=(firewall release redis nginx acme app logs check) ;;
+    true/*) die "a server's steps come from fab deploy, which names them; run fab deploy" ;;
     false/all) steps=(redis app refresh nginx logs check) ;;
     false/front) steps=(role redis refresh nginx logs check) ;;
     false/app) steps=(role firewall app logs check) ;;
@@ -51,8 +55,8 @@ base_folders
 for name in "${steps[@]}"; do
   case $name in
     redis|app|refresh|nginx|logs|firewall|release|acme) step "$name" "$here/$name/$name.sh" ;;
-    role|check) step "$name" "$here/$name.sh" ;;
-    *) die "no provisioning step '$name'; the steps are: role redis app refresh nginx logs check (and a server's firewall release acme)" ;;
+    role|check|switch) step "$name" "$here/$name.sh" ;;
+    *) die "no provisioning step '$name'; the steps are: role redis app refresh nginx logs check (and a server's packages firewall release acme switch)" ;;
   esac
 done
 guest=""

@@ -7,6 +7,9 @@ out are the host's package caches and Pebble, Let's Encrypt's ACME test
 server, run on the host; Pebble's DNS sends every name to the server. Made
 fresh for each run. In CI a server that does not come up is a failure.
 
+``cluster``: three more such servers on the same network, a front and two app
+servers, also fresh; CLUSTER_DOMAIN resolves to the front.
+
 ``project``: a repository of the tests' own (devbox's files, the plain test
 app, settings at devbox's defaults), so that nothing here depends on the
 team's app or devbox.yaml; `fab deploy` runs in it as a team would.
@@ -14,6 +17,7 @@ team's app or devbox.yaml; `fab deploy` runs in it as a team would.
 
 from __future__ import annotations
 
+import json
 import shutil
 import socket
 import ssl
@@ -29,6 +33,9 @@ from devbox.settings import ROOT
 
 SERVER_SH = Path(__file__).with_name("server.sh")
 DOMAIN = "app.devbox.test"
+CLUSTER_DOMAIN = "cluster.devbox.test"
+# Where the site's names resolve, in this test process and in Pebble's DNS.
+NAMES: dict[str, str] = {}
 PLAIN_APP = ROOT / "tests" / "apps" / "plain"
 
 
@@ -43,9 +50,31 @@ def server() -> dict:
     for command in ("up", "fresh"):
         result = server_sh(command)
         assert result.returncode == 0, f"server.sh {command} failed:\n{result.stdout}{result.stderr}"
+    facts = server_facts()
+    NAMES[DOMAIN] = facts["SERVER_ADDRESS"]
+    return facts
+
+
+def server_facts() -> dict:
     facts = dict(line.split("=", 1) for line in server_sh("env").stdout.splitlines() if "=" in line)
     assert facts.get("SERVER_ADDRESS"), "server.sh env printed no SERVER_ADDRESS"
     return facts
+
+
+@pytest.fixture(scope="session")
+def cluster(server) -> dict:
+    """Servers 2 to 4, fresh for this run, on the server's network: FRONT's
+    address and the two APPS'; CLUSTER_DOMAIN resolves to the front."""
+    result = server_sh("fresh", "2", "3", "4")
+    assert result.returncode == 0, f"server.sh fresh 2 3 4 failed:\n{result.stdout}{result.stderr}"
+    facts = server_facts()
+    front, *apps = facts["SERVER_ADDRESSES"].split()[1:4]
+    # Pebble's DNS (every other name is the first server's).
+    request = urllib.request.Request("http://127.0.0.1:8055/add-a", method="POST", data=json.dumps(
+        {"host": f"{CLUSTER_DOMAIN}.", "addresses": [front]}).encode())
+    urllib.request.build_opener(urllib.request.ProxyHandler({})).open(request, timeout=10).close()
+    NAMES[CLUSTER_DOMAIN] = front
+    return {**facts, "FRONT": front, "APPS": apps}
 
 
 @pytest.fixture(scope="session")
@@ -62,11 +91,12 @@ def pebble_root(server, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session", autouse=True)
 def resolve_domain(server):
     """DOMAIN resolves to the server in this test process (clients such as
-    requests and websocket-client ask getaddrinfo), as public DNS would."""
+    requests and websocket-client ask getaddrinfo), as public DNS would; and
+    CLUSTER_DOMAIN to its front once there is one."""
     original = socket.getaddrinfo
 
     def getaddrinfo(host, *args, **kwargs):
-        return original(server["SERVER_ADDRESS"] if host == DOMAIN else host, *args, **kwargs)
+        return original(NAMES.get(host, host), *args, **kwargs)
 
     socket.getaddrinfo = getaddrinfo
     yield
@@ -85,10 +115,12 @@ def _defaults() -> dict:
     return raw
 
 
-def write_project(root: Path, server: dict, app: Path, raw: dict, **deploy_settings) -> Path:
+def write_project(root: Path, facts: dict, app: Path, raw: dict, **deploy_settings) -> Path:
     """A repository in ``root``: devbox's files, ``app`` copied to app/, ``raw``
-    as devbox.yaml, and deploy.yaml naming the server, its key, Pebble and the
-    host's caches (``deploy_settings`` added)."""
+    as devbox.yaml, and deploy.yaml naming the server (of ``facts``: the
+    ``server`` fixture's), its key, Pebble and the host's caches
+    (``deploy_settings`` added, and taking precedence)."""
+    server = facts
     for part in ("devbox", "provision", "requirements", "static", "fabfile.py"):
         copy = shutil.copytree if (ROOT / part).is_dir() else shutil.copy2
         copy(ROOT / part, root / part, **({"ignore": shutil.ignore_patterns("__pycache__")}

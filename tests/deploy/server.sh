@@ -4,15 +4,20 @@
 # container with sshd, sudo and python3, nothing of the stack), on a bridge of
 # its own, and an ACME CA (Pebble) for its certbot. Run as root on the host.
 #
-#   server.sh up      make whatever is missing (the first time a few minutes,
-#                     then seconds) and print what a test needs (below)
-#   server.sh fresh   the container made again from the cached root file system
-#   server.sh down    everything but the caches on disk and the keys undone
-#   server.sh env     print what a test needs, changing nothing
+#   server.sh up [N]      make whatever is missing for servers 1 to N (default
+#                         1; the first time a few minutes, then seconds) and
+#                         print what a test needs (below)
+#   server.sh fresh [K..] servers K.. (default 1) made again from the cached
+#                         root file system
+#   server.sh down        everything but the caches on disk and the keys undone
+#   server.sh env         print what a test needs, changing nothing
+# Server K is the container devbox-server (K = 1) or devbox-serverK, at
+# 10.0.5.(K+1): several make a front and its app servers, on one network.
 #
 # What a test needs is printed on stdout as KEY=value lines, progress on stderr,
 # so that `eval "$(tests/deploy/server.sh up)"` works:
 #   SERVER_ADDRESS SERVER_USER SERVER_KEY SERVER_KNOWN_HOSTS  ssh admin@10.0.5.2
+#   SERVER_ADDRESSES         every server's address that exists, in order
 #   ACME_DIRECTORY ACME_CA   Pebble's directory, and the CA its TLS certificate
 #                            is signed by (for certbot: REQUESTS_CA_BUNDLE)
 #   ACME_ROOTS               Pebble's issuing root (new at every start of Pebble;
@@ -25,18 +30,16 @@
 # forwarding, and an nftables table of this script's own drops anything else the
 # server sends to the host. Pebble reaches the server: it resolves every name to
 # it (pebble-challtestsrv as its DNS server), so an HTTP-01 order for any name
-# is validated against the server's port 80.
+# is validated against the server's port 80 (a test may point a name at
+# another server through challtestsrv's management port, 127.0.0.1:8055).
 set -euo pipefail
 
-name=devbox-server
 bridge=devbox-srv0
 network=10.0.5.0/24
 host_address=10.0.5.1
-server_address=10.0.5.2
+server_address=10.0.5.2   # server 1's: every name resolves to it
 broadcast=10.0.5.255
-# Fixed, locally administered: the host's neighbour entry stays right when the
-# container is made again, so ssh need not wait for it to expire.
-server_mac=02:00:0a:00:05:02
+max_servers=4
 user="admin"
 suite=bookworm
 acme_port=14000
@@ -61,9 +64,21 @@ die() { echo "server.sh: $*" >&2; exit 1; }
 source "$root/provision/host/rootfs.sh"
 say() { echo "server.sh: $*" >&2; }
 
+# Server K's container name and address, and its MAC: fixed, locally
+# administered, so that the host's neighbour entry stays right when the
+# container is made again, and ssh need not wait for it to expire.
+name_of() { if (($1 == 1)); then echo devbox-server; else echo "devbox-server$1"; fi; }
+address_of() { echo "10.0.5.$(($1 + 1))"; }
+mac_of() { printf '02:00:0a:00:05:%02x\n' $(($1 + 1)); }
+
 print_env() {
+  local k addresses=()
+  for k in $(seq $max_servers); do
+    ! container_exists "$k" || addresses+=("$(address_of "$k")")
+  done
   cat <<EOF
 SERVER_ADDRESS=$server_address
+SERVER_ADDRESSES=${addresses[*]}
 SERVER_USER=$user
 SERVER_KEY=$key
 SERVER_KNOWN_HOSTS=$known_hosts
@@ -119,6 +134,7 @@ table inet $guard {
   }
   chain forward {
     type filter hook forward priority filter; policy accept;
+    iifname "$bridge" oifname "$bridge" accept comment "server to server, as on a provider's private network"
     iifname "$bridge" drop comment "devbox test server: no way out"
     oifname "$bridge" drop comment "devbox test server: no way in but from the host"
   }
@@ -235,10 +251,12 @@ HOSTS
 }
 
 # ---------------------------------------------------------------- the container
-# Made whole: its root file system is named in its config last.
-container_exists() { grep -qs '^lxc.rootfs.path' "$lxcpath/$name/config"; }
+# container_* K: server K's. Made whole: its root file system is named in its config last.
+container_exists() { grep -qs '^lxc.rootfs.path' "$lxcpath/$(name_of "$1")/config"; }
 
 container_destroy() {
+  local name
+  name=$(name_of "$1")
   [[ -e $lxcpath/$name ]] || return 0
   # A throwaway: no clean shutdown needed.
   lxc-stop -n "$name" -k >/dev/null 2>&1 || true
@@ -247,7 +265,9 @@ container_destroy() {
 }
 
 container_create() {
-  local tarball=$1 config rootfs=$lxcpath/$name/rootfs admin_id
+  local tarball=$1 name address config rootfs admin_id hostname hosts
+  name=$(name_of "$2") address=$(address_of "$2") rootfs=$lxcpath/$(name_of "$2")/rootfs
+  hostname=${name#devbox-}
   config=$(mktemp)
   # Unprivileged: its root is host id $idbase, which owns none of the host's files.
   # /sys read-only, as systemd expects of a container. Its own network
@@ -259,7 +279,7 @@ container_create() {
 lxc.include = /usr/share/lxc/config/common.conf
 lxc.include = /usr/share/lxc/config/userns.conf
 lxc.arch = $(dpkg --print-architecture)
-lxc.uts.name = server
+lxc.uts.name = $hostname
 lxc.idmap = u 0 $idbase 65536
 lxc.idmap = g 0 $idbase 65536
 lxc.mount.auto =
@@ -268,8 +288,8 @@ lxc.net.0.type = veth
 lxc.net.0.link = $bridge
 lxc.net.0.flags = up
 lxc.net.0.name = eth0
-lxc.net.0.hwaddr = $server_mac
-lxc.net.0.ipv4.address = $server_address/24 $broadcast
+lxc.net.0.hwaddr = $(mac_of "$2")
+lxc.net.0.ipv4.address = $address/24 $broadcast
 lxc.net.0.ipv4.gateway = $host_address
 LXC
   # -t none: the root file system is ours, from the tarball (lxc-create wants
@@ -278,11 +298,16 @@ LXC
   rm -f "$config"
   mkdir "$rootfs"
   tar --numeric-owner -xpzf "$tarball" -C "$rootfs"
+  # Its own name (written in place: the files keep the container's owner).
+  echo "$hostname" > "$rootfs/etc/hostname"
+  hosts=$(sed "s/^127\.0\.1\.1\s.*/127.0.1.1\t$hostname/" "$rootfs/etc/hosts")
+  echo "$hosts" > "$rootfs/etc/hosts"
   admin_id=$(awk -F: -v u="$user" '$1 == u {print $3}' "$rootfs/etc/passwd")
   install -m 600 -o $((idbase + admin_id)) -g $((idbase + admin_id)) "$key.pub" "$rootfs/home/$user/.ssh/authorized_keys"
   echo "lxc.rootfs.path = dir:$rootfs" >> "$lxcpath/$name/config"
   # A new server has a new host key: forget the old one.
-  : > "$known_hosts"
+  ssh-keygen -q -R "$address" -f "$known_hosts" >/dev/null 2>&1 || true
+  rm -f "$known_hosts.old"
 }
 
 ssh_key() {
@@ -292,28 +317,36 @@ ssh_key() {
   [[ -f $known_hosts ]] || : > "$known_hosts"
 }
 
-ssh_works() {
+ssh_works() {  # ssh_works ADDRESS
   ssh -i "$key" -o UserKnownHostsFile="$known_hosts" -o StrictHostKeyChecking=accept-new \
-    -o BatchMode=yes -o ConnectTimeout=2 -o LogLevel=ERROR "$user@$server_address" true </dev/null 2>/dev/null
+    -o BatchMode=yes -o ConnectTimeout=2 -o LogLevel=ERROR "$user@$1" true </dev/null 2>/dev/null
 }
 
-container_up() {
-  local tarball=$1
-  if ! container_exists; then
+# container_start TARBALL K: server K made if missing, and started.
+container_start() {
+  local tarball=$1 name
+  name=$(name_of "$2")
+  if ! container_exists "$2"; then
     say "making the container $name from $(basename "$tarball")"
-    container_destroy   # what is left of one half made
-    container_create "$tarball"
+    container_destroy "$2"   # what is left of one half made
+    container_create "$tarball" "$2"
   fi
   if [[ $(lxc-info -n "$name" -sH 2>/dev/null) != RUNNING ]]; then
     mkdir -p "$run"
-    lxc-start -n "$name" -d -o "$run/lxc.log" -l WARN \
-      || { tail -20 "$run/lxc.log" >&2; die "the container did not start (its log above: $run/lxc.log)"; }
+    lxc-start -n "$name" -d -o "$run/$name.log" -l WARN \
+      || { tail -20 "$run/$name.log" >&2; die "the container did not start (its log above: $run/$name.log)"; }
   fi
+}
+
+# container_wait K: server K answers ssh (its key accepted into known_hosts).
+container_wait() {
+  local address
+  address=$(address_of "$1")
   for _ in $(seq 120); do
-    ssh_works && return 0
+    ssh_works "$address" && return 0
     sleep 0.5
   done
-  die "ssh -i $key $user@$server_address does not answer after 60 s (lxc-attach -n $name -- journalctl -b)"
+  die "ssh -i $key $user@$address does not answer after 60 s (lxc-attach -n $(name_of "$1") -- journalctl -b)"
 }
 
 # ---------------------------------------------------------------- Pebble
@@ -400,21 +433,24 @@ pebble_down() {
 }
 
 # ---------------------------------------------------------------- commands
-up() {
-  local tarball
+up() {  # up K...: these servers
+  local tarball k
   network_up
   caches_up
   tarball=$(rootfs_tarball)
   [[ -f $tarball ]] || build_rootfs "$tarball"
   ssh_key
-  container_up "$tarball"
+  # Booting side by side.
+  for k in "$@"; do container_start "$tarball" "$k"; done
+  for k in "$@"; do container_wait "$k"; done
   pebble_up
-  say "up: ssh -i $key -o UserKnownHostsFile=$known_hosts $user@$server_address"
+  say "up: ssh -i $key -o UserKnownHostsFile=$known_hosts $user@$(address_of "$1")"
   print_env
 }
 
 down() {
-  container_destroy
+  local k
+  for k in $(seq $max_servers); do container_destroy "$k"; done
   pebble_down
   caches_down
   network_down
@@ -423,18 +459,24 @@ down() {
 }
 
 command=${1:-}
+usage="usage: server.sh up [N] | fresh [K...] | down | env (N, K: 1 to $max_servers)"
 case $command in
   env) print_env; exit 0 ;;
-  up|fresh|down) ;;
-  *) die "usage: server.sh up|fresh|down|env" ;;
+  up|fresh|down) shift ;;
+  *) die "$usage" ;;
 esac
+for k in "$@"; do
+  [[ $k =~ ^[1-9]$ ]] && ((k <= max_servers)) || die "$usage"
+done
 ((EUID == 0)) || die "run as root (it makes a bridge, an nftables table and a container)"
 [[ $command == down ]] || for tool in lxc-create debootstrap nft openssl curl ssh start-stop-daemon pebble apt-cacher-ng; do
   command -v "$tool" >/dev/null || die "$tool is missing; run ./setup.sh test (or provision/host/packages.sh deploy)"
 done
 idbase=$(id_base)
 case $command in
-  up) up ;;
-  fresh) container_destroy; up ;;
+  up) up $(seq "${1:-1}") ;;
+  fresh) (($#)) || set -- 1
+         for k in "$@"; do container_destroy "$k"; done
+         up "$@" ;;
   down) down ;;
 esac

@@ -20,18 +20,18 @@ from tests.deploy.conftest import DOMAIN, fab
 URL = f"https://{DOMAIN}/"
 
 
-def ssh(server: dict, command: str) -> subprocess.CompletedProcess:
-    """``command`` as root on the server, over the SSH a deploy uses."""
+def ssh(server: dict, command: str, address: str = "") -> subprocess.CompletedProcess:
+    """``command`` as root on the server (or another at ``address``), over the SSH a deploy uses."""
     return subprocess.run(["ssh", "-i", server["SERVER_KEY"], "-o", f"UserKnownHostsFile={server['SERVER_KNOWN_HOSTS']}",
                            "-o", "StrictHostKeyChecking=accept-new", "-o", "BatchMode=yes",
-                           f"{server['SERVER_USER']}@{server['SERVER_ADDRESS']}", f"sudo -n bash -c {command!r}"],
+                           f"{server['SERVER_USER']}@{address or server['SERVER_ADDRESS']}", f"sudo -n bash -c {command!r}"],
                           capture_output=True, text=True, timeout=60)
 
 
-def https(pebble_root, path="/", **kwargs) -> requests.Response:
+def https(pebble_root, path="/", domain=DOMAIN, **kwargs) -> requests.Response:
     session = requests.Session()
     session.trust_env = False
-    return session.get(f"https://{DOMAIN}{path}", verify=str(pebble_root), timeout=10, **kwargs)
+    return session.get(f"https://{domain}{path}", verify=str(pebble_root), timeout=10, **kwargs)
 
 
 def test_check_on_a_fresh_server_lists_everything_and_changes_nothing(project, server):
@@ -109,14 +109,14 @@ def test_chromium_trusting_the_acme_root_opens_the_site_over_http2(deployed, peb
             browser.close()
 
 
-def socketio_client(pebble_root):
+def socketio_client(pebble_root, domain=DOMAIN):
     import socketio
 
     session = requests.Session()
     session.trust_env, session.verify = False, str(pebble_root)
     client = socketio.Client(reconnection=True, reconnection_delay=0.2, reconnection_delay_max=1,
-                             http_session=session, websocket_extra_options={"origin": URL.rstrip("/")})
-    client.connect(URL, transports=["websocket"], wait_timeout=10)
+                             http_session=session, websocket_extra_options={"origin": f"https://{domain}"})
+    client.connect(f"https://{domain}/", transports=["websocket"], wait_timeout=10)
     return client
 
 
@@ -163,11 +163,11 @@ def test_the_app_runs_hardened(deployed, server):
     assert score < 5, result.stdout
 
 
-def _load(stop: threading.Event, failures: list, count: list, pebble_root):
+def _load(stop: threading.Event, failures: list, count: list, pebble_root, domain=DOMAIN):
     context = ssl.create_default_context(cafile=str(pebble_root))
     while not stop.is_set():
         try:
-            connection = http.client.HTTPSConnection(DOMAIN, 443, timeout=10, context=context)
+            connection = http.client.HTTPSConnection(domain, 443, timeout=10, context=context)
             connection.request("GET", "/")
             answer = connection.getresponse()
             answer.read()
@@ -179,6 +179,24 @@ def _load(stop: threading.Event, failures: list, count: list, pebble_root):
             failures.append(repr(exc))
 
 
+def under_load(pebble_root, action, domain=DOMAIN):
+    """``action()`` while four clients keep asking the site for its page: its
+    result, its time, how many requests were made and those that failed."""
+    stop, failures, count = threading.Event(), [], [0]
+    loaders = [threading.Thread(target=_load, args=(stop, failures, count, pebble_root, domain)) for _ in range(4)]
+    try:
+        for thread in loaders:
+            thread.start()
+        started = time.monotonic()
+        result = action()
+        seconds = time.monotonic() - started
+    finally:
+        stop.set()
+        for thread in loaders:
+            thread.join()
+    return result, seconds, count[0], failures
+
+
 def test_a_redeploy_under_load_fails_no_request_then_rollback_brings_back_the_last(deployed, project, pebble_root, server):
     template = project / "app" / "templates" / "index.html"
     original = template.read_text()
@@ -186,21 +204,12 @@ def test_a_redeploy_under_load_fails_no_request_then_rollback_brings_back_the_la
     listener = socketio_client(pebble_root)
     heard = queue.Queue()
     listener.on("message", heard.put)
-    stop, failures, count = threading.Event(), [], [0]
-    loaders = [threading.Thread(target=_load, args=(stop, failures, count, pebble_root)) for _ in range(4)]
     try:
-        for thread in loaders:
-            thread.start()
-        started = time.monotonic()
-        redeploy = fab(project, "deploy")
-        redeploy_seconds = time.monotonic() - started
+        redeploy, redeploy_seconds, count, failures = under_load(pebble_root, lambda: fab(project, "deploy"))
     finally:
-        stop.set()
-        for thread in loaders:
-            thread.join()
         template.write_text(original)
     assert redeploy.returncode == 0, redeploy.stdout[-3000:] + redeploy.stderr[-3000:]
-    assert count[0] > 20 and failures == [], f"{len(failures)} of {count[0]} requests failed: {failures[:5]}"
+    assert count > 20 and failures == [], f"{len(failures)} of {count} requests failed: {failures[:5]}"
     assert "<h1>Chat, release two</h1>" in https(pebble_root).text
     # The listener is back on the new release (reconnected by itself) and hears what is said there.
     deadline = time.monotonic() + 15
@@ -223,7 +232,7 @@ def test_a_redeploy_under_load_fails_no_request_then_rollback_brings_back_the_la
     rollback_seconds = time.monotonic() - started
     assert back.returncode == 0, back.stdout[-3000:] + back.stderr[-3000:]
     assert "<h1>Chat</h1>" in https(pebble_root).text
-    print(f"redeploy {redeploy_seconds:.1f}s, rollback {rollback_seconds:.1f}s, {count[0]} requests, 0 failed")
+    print(f"redeploy {redeploy_seconds:.1f}s, rollback {rollback_seconds:.1f}s, {count} requests, 0 failed")
 
 
 def test_a_server_with_another_host_key_is_refused(deployed, project, tmp_path, server):

@@ -31,7 +31,7 @@ def deploy_file(repo):
 
 def test_deploy_settings_fill_in_defaults(deploy_file):
     d = devbox_settings.load_deploy(deploy_file())
-    assert d["ssh"] == {"user": "admin", "host": "203.0.113.10", "port": 22}
+    assert d["ssh"] == {"default": {"name": "admin@203.0.113.10", "user": "admin", "host": "203.0.113.10", "port": 22}}
     assert d["domains"] == ["example.com", "www.example.com"]
     assert d["acme"]["directory"] == devbox_settings.LETS_ENCRYPT
     assert (d["instances"], d["keep_releases"]) == (0, 5)
@@ -43,12 +43,12 @@ def test_deploy_settings_fill_in_defaults(deploy_file):
     ("root@[2001:db8::1]:22", {"user": "root", "host": "2001:db8::1", "port": 22}),
 ])
 def test_the_server_is_an_ssh_address(deploy_file, server, ssh):
-    assert devbox_settings.load_deploy(deploy_file({**DEPLOY, "server": server}))["ssh"] == ssh
+    assert devbox_settings.load_deploy(deploy_file({**DEPLOY, "server": server}))["ssh"]["default"] == {"name": server, **ssh}
 
 
 @pytest.mark.parametrize("change, message", [
     ({"server": "admin@host; rm -rf /"}, "server: 'admin@host; rm -rf /' is not valid; set it to your server's"),
-    ({"server": "admin@host:70000"}, "server: port 70000 is not a port"),
+    ({"server": "admin@host:70000"}, "server: port 70000 in 'admin@host:70000' is not a port"),
     ({"domains": []}, "domains: empty; list the site's names"),
     ({"domains": ["exa mple.com"]}, "domains: 'exa mple.com' is not valid"),
     ({"domain": ["example.com"]}, "domain: unknown setting; did you mean domains?"),
@@ -56,6 +56,12 @@ def test_the_server_is_an_ssh_address(deploy_file, server, ssh):
     ({"acme": {"email": "ops@example.com", "ca_bundle": "no/such.pem"}}, "acme.ca_bundle: 'no/such.pem' is not a file"),
     ({"acme": {}}, "acme.email: missing; add it to deploy.yaml"),
     ({"instances": 99}, "instances: 99 is not a number from 0 to 16"),
+    ({"app_servers": ["app.example.org"]}, "app_servers: 'app.example.org' is not at an IPv4 address"),
+    ({"app_servers": ["10.0.0.11", "10.0.0.11"]}, "app_servers: an app server is listed twice"),
+    ({"app_servers": ["10.0.0.11; true"]}, "app_servers: '10.0.0.11; true' is not valid"),
+    ({"server": "example.org", "app_servers": ["10.0.0.11"]}, "front_address: missing, and server (example.org)"),
+    ({"app_servers": ["10.0.0.11", "10.0.0.12"], "instances": 3}, "instances: each app server runs one instance"),
+    ({"front_address": "10.0.0.300'"}, "front_address: \"10.0.0.300'\" is not valid"),
 ])
 def test_a_bad_deploy_setting_is_one_line(deploy_file, change, message):
     with pytest.raises(devbox_settings.SettingsError) as error:
@@ -140,3 +146,33 @@ def test_on_a_server_the_writable_folders_may_lead_into_shared_only(repo, tmp_pa
         devbox_settings._writable(["instance"], "app", repo)
     with pytest.raises(devbox_settings.SettingsError, match="leads outside app/"):
         devbox_settings._writable(["instance"], "app", repo, shared=str(tmp_path / "elsewhere"))
+
+
+APP_SERVERS = {**DEPLOY, "server": "admin@front.example.org", "front_address": "10.0.0.10",
+               "app_servers": ["admin@10.0.0.11", "deploy@10.0.0.12:2222"]}
+
+
+@pytest.mark.parametrize("guest, role, instances, ssh_port", [
+    ("default", "front", [], 22), ("app1", "app", [1], 22), ("app2", "app", [2], 2222)])
+def test_app_servers_take_the_roles_of_app_guests(deploy_file, raw, monkeypatch, guest, role, instances, ssh_port):
+    """The server becomes their front (nginx, Redis), each app server runs one
+    instance on its own address, reached from the front alone."""
+    monkeypatch.setenv("DEVBOX_GUEST", guest)
+    s = devbox_settings.production(raw, devbox_settings.load_deploy(deploy_file(APP_SERVERS)), root=deploy_file().parent)
+    assert (s["guest_role"], s["guests"][guest]["instances"], s["ssh_port"]) == (role, instances, ssh_port)
+    assert s["app_binds"] == [f"10.0.0.11:{s['app_port']}", f"10.0.0.12:{s['app_port']}"]
+    assert s["app_addresses"] == ["10.0.0.11", "10.0.0.12"]
+    assert s["front_address"] == s["redis_host"] == s["forwarded_allow_ips"] == "10.0.0.10"
+    assert s["instances"] == 2 and s["app_bind"] == "tcp"
+
+
+def test_the_front_site_balances_over_the_app_servers(nginx_check, localize, deploy_file, raw):
+    s = localize(devbox_settings.production(raw, devbox_settings.load_deploy(deploy_file(APP_SERVERS)),
+                                            root=deploy_file().parent))
+    s["tls"] = True
+    site = render("nginx/site.conf.j2", s)
+    result = nginx_check(site)
+    assert result.returncode == 0, result.stderr
+    for k, address in enumerate(("10.0.0.11", "10.0.0.12"), 1):
+        assert f"server {address}:{s['app_port']} max_fails=0;" in site
+        assert f"location = /_devbox/instances/{k}/health" in site

@@ -21,14 +21,15 @@ install -d -m 755 "$pylib"
 ln -sfn "$DEVBOX_PATHS_SYNCED/devbox" "$pylib/devbox"
 
 # The secret never comes from the repository; it is made here, once. App
-# guests (nodes) share theirs, and Redis's password, from the Vagrantfile.
+# guests (nodes) share theirs, and Redis's password, from the Vagrantfile; app
+# servers from their front, through fab deploy.
 secret_file="$DEVBOX_PATHS_CONFIG/secret.env"
 if [[ -n ${DEVBOX_SECRET_KEY:-} ]]; then
   check_secret DEVBOX_SECRET_KEY "$DEVBOX_SECRET_KEY"
   check_secret DEVBOX_REDIS_PASSWORD "$DEVBOX_REDIS_PASSWORD"
   (umask 027
-   printf 'SECRET_KEY=%s\nREDIS_URL=redis://:%s@%s:6379/0\n' "$DEVBOX_SECRET_KEY" "$DEVBOX_REDIS_PASSWORD" \
-     "$DEVBOX_REDIS_HOST" > "$secret_file.new")
+   printf 'SECRET_KEY=%s\nREDIS_URL=redis://:%s@%s:%s/0\n' "$DEVBOX_SECRET_KEY" "$DEVBOX_REDIS_PASSWORD" \
+     "$DEVBOX_REDIS_HOST" "$DEVBOX_REDIS_PORT" > "$secret_file.new")
   if cmp -s "$secret_file.new" "$secret_file"; then
     rm -f "$secret_file.new"
   else
@@ -75,12 +76,9 @@ others=$("$target/bin/python" -c 'import importlib.util as u, sys
 print(*[m for m in ("eventlet", "gevent") if m != sys.argv[1] and u.find_spec(m)])' "$DEVBOX_WORKER")
 [[ -z $others ]] || echo "devbox: warning: $DEVBOX_APP_REQUIREMENTS installs $others, which Flask-SocketIO prefers" \
   "over the $DEVBOX_WORKER worker's library; remove it there, or set worker: $others in devbox.yaml" >&2
-# A server's new release goes live here, its venv ready: one atomic rename
-# of the `current` link, which the units, nginx and the venv's path all go through.
+# A server's new release goes live here, its venv ready.
 release_changed=false
-if [[ $DEVBOX_PRODUCTION == true && $(readlink "$DEVBOX_PATHS_SYNCED" 2>/dev/null) != "$DEVBOX_ROOT" ]]; then
-  ln -sfn "$DEVBOX_ROOT" "$DEVBOX_PATHS_SYNCED.next"
-  mv -T "$DEVBOX_PATHS_SYNCED.next" "$DEVBOX_PATHS_SYNCED"
+if [[ $DEVBOX_PRODUCTION == true ]] && switch_release; then
   release_changed=true
 fi
 venv_changed=false

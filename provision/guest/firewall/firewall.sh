@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The firewall (ufw) of a server (fab deploy: SSH and the site's two ports in)
-# and of an app guest (nodes: SSH, and its app port from the front alone:
-# nothing past nginx reaches gunicorn). Whatever listens later stays closed.
+# The firewall (ufw) of a server (fab deploy: SSH and the site's two ports in;
+# a front's Redis from its app servers alone) and of an app guest or app server
+# (SSH, and its app port from the front alone: nothing past nginx reaches
+# gunicorn). Whatever listens later stays closed.
 # SSH is let in before ufw is enabled, so a run never locks itself out.
 set -euo pipefail
 source "$DEVBOX_ROOT/provision/guest/lib.sh"
@@ -13,11 +14,18 @@ if [[ $DEVBOX_PRODUCTION == true ]]; then
   # The port deploy.yaml reaches SSH on, and those sshd listens on (they
   # differ behind NAT): the firewall never shuts the way in.
   ssh_ports=$( (echo "$DEVBOX_SSH_PORT"; sshd -T 2>/dev/null | awk '$1 == "port" {print $2}') | sort -un)
-  wanted=("allow $DEVBOX_GUEST_PORT/tcp" "allow $DEVBOX_HTTPS_GUEST_PORT/tcp")
+  wanted=()
+  [[ $DEVBOX_GUEST_ROLE == app ]] || wanted+=("allow $DEVBOX_GUEST_PORT/tcp" "allow $DEVBOX_HTTPS_GUEST_PORT/tcp")
   for port in $ssh_ports; do wanted+=("allow $port/tcp"); done
+  if [[ $DEVBOX_GUEST_ROLE == front ]]; then
+    for address in $DEVBOX_APP_ADDRESSES; do
+      wanted+=("allow from $address to any port $DEVBOX_REDIS_PORT proto tcp")
+    done
+  fi
 else
-  wanted=("allow 22/tcp" "allow from $DEVBOX_FRONT_ADDRESS to any port $DEVBOX_APP_PORT proto tcp")
+  wanted=("allow 22/tcp")
 fi
+[[ $DEVBOX_GUEST_ROLE != app ]] || wanted+=("allow from $DEVBOX_FRONT_ADDRESS to any port $DEVBOX_APP_PORT proto tcp")
 mark="comment 'devbox'"
 # Each ufw command takes half a second: only what differs is run.
 mapfile -t present < <(ufw show added | sed -n "s/^ufw \(.*\) $mark\$/\1/p")

@@ -15,8 +15,11 @@ trap 'rm -f "$tmp"' EXIT
 if [[ $DEVBOX_NODES == 0 ]]; then
   echo "# devbox: one guest, Redis on loopback only (Debian's defaults in redis.conf)" > "$tmp"
 else
-  [[ $(ip -4 -o addr show) == *" $DEVBOX_GUEST_ADDRESS/"* ]] \
-    || die "this guest lacks its fixed address $DEVBOX_GUEST_ADDRESS, which app guests reach Redis on; run vagrant reload"
+  if [[ $(ip -4 -o addr show) != *" $DEVBOX_GUEST_ADDRESS/"* ]]; then
+    [[ $DEVBOX_PRODUCTION == false ]] || die "this server lacks the address $DEVBOX_GUEST_ADDRESS, which its app" \
+      "servers would reach Redis on; set front_address in deploy.yaml to its address on their network"
+    die "this guest lacks its fixed address $DEVBOX_GUEST_ADDRESS, which app guests reach Redis on; run vagrant reload"
+  fi
   if [[ -n ${DEVBOX_REDIS_PASSWORD:-} ]]; then
     check_secret DEVBOX_REDIS_PASSWORD "$DEVBOX_REDIS_PASSWORD"
     printf '# devbox: app guests reach Redis here, with the password.\nbind 127.0.0.1 -::1 %s\nrequirepass %s\n' \
@@ -24,7 +27,7 @@ else
   elif grep -qs '^requirepass ' "$conf"; then
     cp "$conf" "$tmp"   # a named step (fab) without the secrets: keep them
   else
-    die "Redis's password comes from the Vagrantfile; run vagrant provision"
+    die "Redis's password comes from the host; run vagrant provision (a server: fab deploy)"
   fi
 fi
 changed=false
@@ -41,4 +44,4 @@ for _ in $(seq 20); do
   [[ $(bash "$(dirname "$0")/cli.sh" ping 2>/dev/null) == PONG ]] && exit 0
   sleep 0.25
 done
-die "redis-server does not answer on 127.0.0.1:6379 (journalctl -u redis-server)"
+die "redis-server does not answer on 127.0.0.1:$DEVBOX_REDIS_PORT (journalctl -u redis-server)"

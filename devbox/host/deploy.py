@@ -19,8 +19,10 @@ import io
 import os
 import shlex
 import subprocess
+import sys
 import tarfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import yaml
@@ -156,13 +158,15 @@ LOCK, BUSY = "/run/lock/devbox-deploy.lock", 75
 # In a release that went live once: only those are rolled back to.
 LIVED = ".deployed"
 # Each role's provisioning steps on a server (provision/guest/provision.sh's), in
-# order. A front's last ones wait for its app servers: the site's static files
-# switch to the new release once the app runs it.
+# order. With app servers, the front's and theirs run side by side, then each
+# app server's app goes live (APP_LIVE), one after another, then the front's
+# last ones: the site's static files switch once the app runs the release.
 STEPS = {
     "all": ("packages", "firewall", "release", "redis", "nginx", "acme", "app", "logs", "check"),
     "front": ("packages", "firewall", "role", "release", "redis", "nginx", "acme"),
-    "app": ("packages", "firewall", "role", "release", "app", "logs", "check"),
+    "app": ("packages", "firewall", "role", "release"),
 }
+APP_LIVE = ("app", "logs", "check")
 FRONT_LAST = ("switch", "logs", "check")
 # What puts a server back on its live release after a failed deploy: the
 # firewall and the site, which the new release's first steps change; and if
@@ -179,8 +183,11 @@ MAKE_SECRETS = ("import json, secrets; print(json.dumps({k: secrets.token_hex(32
                 "for k in ('DEVBOX_SECRET_KEY', 'DEVBOX_REDIS_PASSWORD')}))")
 
 
-def _provision(server: Server, s: dict, release: str, steps: tuple[str, ...], secrets: bytes = b"") -> bool:
-    """The provisioner of ``release`` on the server, in the production profile; its output streamed."""
+def _provision(server: Server, s: dict, release: str, steps: tuple[str, ...], secrets: bytes = b"",
+               stream: bool = True) -> bool:
+    """The provisioner of ``release`` on the server, in the production profile;
+    its output streamed, or printed whole when it ends (``stream`` False: one
+    of several running side by side), under the machine's name."""
     root = f"{s['releases']}/{release}"
     env = {"DEVBOX_PROFILE": "production", "DEVBOX_ROOT": root, "DEVBOX_GUEST": server.guest}
     if s["package_cache"]["apt"]:  # needed before the server can read the settings
@@ -189,11 +196,16 @@ def _provision(server: Server, s: dict, release: str, steps: tuple[str, ...], se
         env["DEVBOX_SECRETS_UPLOAD"] = server.put(secrets, SECRETS)
     command = shlex.join(["flock", "--nonblock", "--conflict-exit-code", str(BUSY), LOCK,
                           "bash", f"{root}/provision/guest/provision.sh", *steps])
+    header = f"== {server.name} ({_role(s, server)}: {' '.join(steps)})\n" if s["nodes"] else ""
+    print(header if stream else "", end="", flush=True)
     try:
-        result = server.run(command, hide=False, env=env)
+        result = server.run(command, hide=not stream, env=env)
     finally:
         if secrets:
             server.run(f"rm -rf {shlex.quote(os.path.dirname(env['DEVBOX_SECRETS_UPLOAD']))}")
+    if not stream:
+        print(f"{header}{result.stdout}", end="", flush=True)
+        print(result.stderr, end="", file=sys.stderr, flush=True)
     if result.exited == BUSY:
         raise DeployError(f"another deploy or rollback is running on {server.name}; wait for it, then run this again")
     return result.ok
@@ -251,16 +263,18 @@ def deploy(deploy_file: str | os.PathLike | None = None) -> tuple[str, str]:
         if made.failed:
             raise DeployError(f"the secrets could not be made on {front.name}: {made.stderr.strip()[-300:]}")
         secrets = made.stdout.encode()
-    # The front's first steps (with one server: all of them), each app
-    # server's, then the front's switch to the release.
-    plan = [(front, STEPS[_role(s, front)]), *((server, STEPS["app"]) for server in servers.values() if server is not front)]
-    if _role(s, front) == "front":
-        plan.append((front, FRONT_LAST))
-    reached: list[Server] = []
-    for server, steps in plan:
-        reached += [] if server in reached else [server]
-        if not _provision(server, s, release, steps, secrets if steps is not FRONT_LAST else b""):
-            _restore(s, servers, reached, release, live)
+    # Each machine's first steps side by side (with one server: all of them).
+    # Then each app server's app goes live, one after another: a restart (new
+    # requirements) leaves the others serving. A failure puts every machine
+    # back on the live release (_restore raises).
+    everyone = list(servers.values())
+    with ThreadPoolExecutor(len(everyone)) as pool:
+        done = list(pool.map(lambda server: _provision(server, s, release, STEPS[_role(s, server)], secrets,
+                                                       stream=len(everyone) == 1), everyone))
+    apps = [server for server in everyone if server is not front]
+    if not (all(done) and all(_provision(app, s, release, APP_LIVE, secrets) for app in apps)
+            and (not apps or _provision(front, s, release, FRONT_LAST))):
+        _restore(s, servers, everyone, release, live)
     for server in servers.values():
         server.run(f"touch {shlex.quote(root)}/{LIVED}")
         _prune(server, s)

@@ -135,3 +135,16 @@ def test_a_release_that_fails_on_an_app_server_leaves_every_machine_on_the_live_
     assert [live(cluster, address) for address in machines] == before
     for _ in range(10):
         assert "<h1>Chat</h1>" in https(pebble_root, domain=CLUSTER_DOMAIN).text
+
+
+def test_check_shows_each_machine_in_its_role(cluster_deployed, cluster_project, cluster):
+    result = fab(cluster_project, "deploy", "--check", timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    user, (app1, app2) = cluster["SERVER_USER"], cluster["APPS"]
+    parts = result.stdout.split("== ")[1:]
+    assert [part.splitlines()[0] for part in parts] == [
+        f"{user}@{cluster['FRONT']} (front)", f"{user}@{app1} (app)", f"{user}@{app2} (app)"]
+    assert f"Redis (6379) from {app1} {app2}, nothing else" in parts[0] and "certificate: kept" in parts[0]
+    for part in parts[1:]:
+        assert f"{APP_PORT} from the front ({cluster['FRONT']}), nothing else" in part
+        assert "certificate" not in part and "files: unchanged" in part

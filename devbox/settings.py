@@ -86,6 +86,11 @@ ROUTE_COOKIE = "devbox_route"
 MAX_NODES = 8
 NODE_NETWORK = "10.0.3.0/24"
 FIRST_NODE_HOST = 200
+# Each devbox on the host (each Vagrant folder) has a block of its own of
+# those, MAX_NODES + 1 long, claimed at its first vagrant up and kept in the
+# Vagrant folder (provision/vagrant/settings.rb): 200-208, 209-217, ...
+ADDRESS_BLOCKS = 6
+BLOCK_FILE = "devbox-address-block"
 # The libvirt guest's network (provision/host/libvirt.sh): isolated, the host
 # at .1, DHCP below the fixed addresses as on the lxc bridge.
 LIBVIRT_NETWORK = {"name": "devbox", "cidr": "10.0.4.0/24", "host": "10.0.4.1"}
@@ -615,10 +620,27 @@ def fixed_mac(address: str) -> str:
     return "02:00:" + ":".join(f"{int(octet):02x}" for octet in address.split("."))
 
 
-def fixed_addresses(network: str = NODE_NETWORK) -> list[str]:
-    """Every fixed address a guest may have: the front's, then one per app guest."""
+def fixed_addresses(network: str = NODE_NETWORK, block: int = 0) -> list[str]:
+    """The fixed addresses of a devbox's guests (its address block): the front's, then one per app guest."""
     hosts = list(ipaddress.ip_network(network).hosts())
-    return [str(hosts[FIRST_NODE_HOST - 1 + k]) for k in range(MAX_NODES + 1)]
+    first = FIRST_NODE_HOST - 1 + block * (MAX_NODES + 1)
+    return [str(hosts[first + k]) for k in range(MAX_NODES + 1)]
+
+
+def address_block(root: Path = ROOT) -> int:
+    """This devbox's address block: $DEVBOX_ADDRESS_BLOCK (a guest's provisioner
+    gets it so), else the one its Vagrant folder claimed; 0 before any."""
+    value = os.environ.get("DEVBOX_ADDRESS_BLOCK")
+    if value is None:
+        dotfile = Path(os.environ.get("VAGRANT_DOTFILE_PATH") or ".vagrant")
+        try:
+            value = (root / dotfile / BLOCK_FILE).read_text().strip()
+        except OSError:
+            return 0
+    if not (value.isdigit() and int(value) < ADDRESS_BLOCKS):
+        raise SettingsError(f"address block {value!r} (in the Vagrant folder's {BLOCK_FILE}) is not 0 to "
+                            f"{ADDRESS_BLOCKS - 1}; delete that file and run vagrant up")
+    return int(value)
 
 
 def _guests(s: dict, addresses: list[str] | None = None) -> dict:
@@ -627,7 +649,7 @@ def _guests(s: dict, addresses: list[str] | None = None) -> dict:
     Redis and app guest K runs instance K. Each instance keeps its number (unit
     NAME@K) wherever it runs."""
     all_instances = list(range(1, s["instances"] + 1))
-    addresses = addresses or fixed_addresses()
+    addresses = addresses or fixed_addresses(block=s["address_block"])
     # The front has its address with nodes: 0 too, so that app guests can join
     # it without a restart.
     if not s["nodes"]:
@@ -684,6 +706,7 @@ def validate(raw: Any, root: Path = ROOT, shared: str | None = None, addresses: 
     # nginx's logs: in a folder of root's, never in one the app's user may
     # change (nginx's master reopens them as root).
     s["nginx_logs"] = f"/var/log/nginx/{s['name']}"
+    s["address_block"] = address_block(root)
     s["guests"] = _guests(s, addresses)
     s["app_addresses"] = [g["address"] for g in s["guests"].values() if g["role"] == "app"]
     pattern = (f"unix:{s['app_socket_dir']}/{{}}.sock" if s["app_bind"] == "unix" else f"127.0.0.1:{s['app_port']}")
@@ -735,8 +758,9 @@ def validate(raw: Any, root: Path = ROOT, shared: str | None = None, addresses: 
     s["wheelhouse"] = _get(raw, "wheelhouse")
     s["app"] = _app(raw, root, shared)
     # What a copied synced folder (rsync: libvirt) leaves out: the host's own
-    # state, and the app's writable folders, which are the guest's there.
-    s["rsync_exclude"] = [".git/", ".venv/", ".cache/", ".vagrant/", *(f"/{f}/" for f in s["app"]["writable"])]
+    # state (folders, or links to them: a .venv may be one), and the app's
+    # writable folders, which are the guest's there.
+    s["rsync_exclude"] = [".git", ".venv", ".cache", ".vagrant", *(f"/{f}/" for f in s["app"]["writable"])]
     s["package_cache"] = _get_all(raw, "package_cache")
     if _on_libvirt(s["provider"], root):
         # devbox's libvirt network has no way out but the host's caches
@@ -926,7 +950,8 @@ def provisioner_env(settings: dict, guest: str) -> dict[str, str]:
     passed along, so the guest renders for the same worker, app and instances;
     and the apt cache, which is needed before the guest can read devbox.yaml.
     """
-    env = {"DEVBOX_ROOT": settings["paths"]["synced"], "DEVBOX_GUEST": guest}
+    env = {"DEVBOX_ROOT": settings["paths"]["synced"], "DEVBOX_GUEST": guest,
+           "DEVBOX_ADDRESS_BLOCK": str(settings["address_block"])}
     if settings["package_cache"]["apt"]:
         env["DEVBOX_PACKAGE_CACHE_APT"] = settings["package_cache"]["apt"]
     # The guest's loader cannot tell a libvirt guest (no .vagrant there): the caches go along.
@@ -984,8 +1009,11 @@ def main(argv: list[str]) -> int:
     if "--schema" in argv:
         print(json.dumps(json_schema(), indent=2, ensure_ascii=False))
         return 0
-    if argv[:1] == ["--fixed-guests"]:  # for provision/host/network.sh: "ADDRESS MAC" lines
-        addresses = fixed_addresses(*argv[1:2])
+    if argv[:1] == ["--address-blocks"]:  # for provision/vagrant/settings.rb: how many, and the file naming one
+        print(ADDRESS_BLOCKS, BLOCK_FILE)
+        return 0
+    if argv[:1] == ["--fixed-guests"]:  # for provision/host/network.sh: "ADDRESS MAC" lines, every block's
+        addresses = [a for block in range(ADDRESS_BLOCKS) for a in fixed_addresses(*argv[1:2], block=block)]
         print("\n".join(f"{address} {fixed_mac(address)}" for address in addresses))
         return 0
     try:

@@ -7,7 +7,7 @@
 # and the bridge rules of provision/host/network.sh carry the rest.
 #   forward.sh add CONTAINER HOST_IP HOST_PORT GUEST_IP GUEST_PORT
 #   forward.sh remove CONTAINER      (every port added for it, whatever host_port says now)
-#   forward.sh clear                 (every port this script added)
+#   forward.sh clear                 (every port this script added, but running guests')
 #   forward.sh holder HOST_PORT      (the container the port is forwarded to, if any)
 # One nat chain per host port, jumped to from OUTPUT; its rule names the
 # container, so that a port given up by a changed host_port goes too.
@@ -50,6 +50,15 @@ holder() {
   iptables -w -t nat -S "DEVBOX-$1" 2>/dev/null | sed -nE 's/.*--comment "?devbox:([^" ]+)"? .*/\1/p' | head -1 || true
 }
 
+# running GUEST: whether the guest a chain names still runs: an lxc container,
+# or a libvirt domain (libvirt-ID, as provision/vagrant/kernel_forward.rb names it).
+running() {
+  case $1 in
+    libvirt-*) [[ $(virsh --connect qemu:///system domstate "${1#libvirt-}" 2>/dev/null) == running ]] ;;
+    *) [[ $(lxc-info -n "$1" -sH 2>/dev/null) == RUNNING ]] ;;
+  esac
+}
+
 case ${1:-} in
   add)
     (($# == 6)) || die "$usage"
@@ -75,7 +84,11 @@ case ${1:-} in
     for chain in $(chains "$2"); do drop_chain "$chain"; done
     ;;
   clear)
-    for chain in $(chains); do drop_chain "$chain"; done
+    # Every port but those of guests still running (another devbox's on this host).
+    for chain in $(chains); do
+      holder=$(holder "${chain#DEVBOX-}")
+      [[ -n $holder ]] && running "$holder" || drop_chain "$chain"
+    done
     ;;
   holder)
     (($# == 2)) || die "$usage"

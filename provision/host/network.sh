@@ -40,6 +40,12 @@ delete_all() {  # delete_all TABLE CHAIN RULE...: every copy of the rule
 }
 
 if [[ ${1:-start} == stop ]]; then
+  # Another devbox's guests on this host still use it: it stays, whole.
+  in_use=$(ls "/sys/class/net/$bridge/brif" 2>/dev/null | grep -v -- '-nic$' || true)  # (libvirt's own)
+  if [[ -n $in_use ]]; then
+    echo "network.sh: $bridge stays up: other guests still use it ($(echo $in_use)); stop them first" >&2
+    exit 0
+  fi
   delete_all nat POSTROUTING "${masquerade[@]}"
   delete_all filter INPUT "${old_guard[@]}"
   nft delete table ip "$guard" 2>/dev/null || true

@@ -2,6 +2,7 @@
 # (devbox/settings.py) reads and validates it, as it does for every other
 # part, and hands it over as JSON. A bad value stops Vagrant with its one line.
 require "digest"
+require "fileutils"
 require "json"
 require "open3"
 require "securerandom"
@@ -40,7 +41,43 @@ module DevboxSettings
     out
   end
 
+  # Where lxc keeps its containers on this host.
+  def self.lxcpath
+    path = IO.popen(["lxc-config", "lxc.lxcpath"], err: File::NULL, &:read).strip
+    path.empty? ? "/var/lib/lxc" : path
+  rescue SystemCallError
+    "/var/lib/lxc"
+  end
+
+  # Where devboxes on this host claim their blocks of fixed addresses.
+  ADDRESS_BLOCKS = "/var/lib/devbox/address-blocks"
+
+  # This Vagrant folder's block of fixed addresses for its guests
+  # (devbox/settings.py address_block), so that two devboxes on one host never
+  # share an address or a MAC: claimed once, host-wide, by the first vagrant up,
+  # as the first block that no other Vagrant folder holds (ADDRESS_BLOCKS/K
+  # names the folder holding block K; one whose folder no longer says so is
+  # free again). Guests made before blocks existed keep theirs, the first.
+  def self.claim_address_block
+    return unless ARGV.first == "up" && Process.euid.zero? # lxc, the only user of the addresses, needs root
+    folder = File.expand_path(ENV["VAGRANT_DOTFILE_PATH"] || ".vagrant", ROOT)
+    count, name = run_python("#{python} could not read devbox's settings", "devbox.settings", "--address-blocks").split
+    mine = File.join(folder, name)
+    return if File.exist?(mine)
+    FileUtils.mkdir_p([folder, ADDRESS_BLOCKS])
+    made = !Dir.glob(File.join(folder, "machines", "*", "lxc", "id")).empty?
+    block = made ? 0 : (0...count.to_i).find do |k|
+      holder = File.read(File.join(ADDRESS_BLOCKS, k.to_s)).strip rescue nil
+      holder.nil? || holder == folder || (File.read(File.join(holder, name)).strip rescue nil) != k.to_s
+    end
+    abort "devbox: every block of fixed addresses (#{count}) is another devbox's on this host (#{ADDRESS_BLOCKS}); " \
+          "vagrant destroy one of them and delete its entry there" unless block
+    File.write(File.join(ADDRESS_BLOCKS, block.to_s), folder)
+    File.write(mine, block.to_s)
+  end
+
   def self.load
+    claim_address_block
     JSON.parse(run_python("#{python} could not read devbox.yaml", "devbox.settings", "--json"))
   rescue Errno::ENOENT
     abort "devbox: reading devbox.yaml needs Python 3 with PyYAML; run ./setup.sh, or " \

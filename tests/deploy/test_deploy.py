@@ -266,16 +266,18 @@ def live_release(server) -> str:
 
 
 def test_a_release_whose_app_fails_to_load_goes_and_the_live_one_stays(deployed, project, pebble_root, server):
+    """Tried before it goes live: no request meanwhile sees anything of it."""
     module = project / "app" / "app.py"
     original = module.read_text()
     before = live_release(server)
     module.write_text(original + "\nthis line is no Python\n")
     try:
-        result = fab(project, "deploy")
+        result, _, count, failures = under_load(pebble_root, lambda: fab(project, "deploy"))
     finally:
         module.write_text(original)
     assert result.returncode == 1
     assert "failed to load: SyntaxError" in result.stderr
+    assert count > 20 and failures == [], f"{len(failures)} of {count} requests failed: {failures[:5]}"
     last = result.stderr.strip().splitlines()[-1]
     assert "failed (above) and is gone; the live release is " + before.rsplit("/", 1)[1] in last, result.stderr
     assert live_release(server) == before

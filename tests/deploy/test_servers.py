@@ -127,10 +127,11 @@ def test_a_release_that_fails_on_an_app_server_leaves_every_machine_on_the_live_
     original = module.read_text()
     module.write_text(original + "\nthis line is no Python\n")
     try:
-        result = fab(cluster_project, "deploy")
+        result, _, count, failures = under_load(pebble_root, lambda: fab(cluster_project, "deploy"), CLUSTER_DOMAIN)
     finally:
         module.write_text(original)
     assert result.returncode == 1 and "failed to load: SyntaxError" in result.stderr
+    assert count > 20 and failures == [], f"{len(failures)} of {count} requests failed: {failures[:5]}"
     assert "failed (above) and is gone" in result.stderr.strip().splitlines()[-1], result.stderr
     assert [live(cluster, address) for address in machines] == before
     for _ in range(10):

@@ -115,3 +115,15 @@ def test_a_port_another_devbox_forwards_is_not_taken_over():
     finally:
         forward("remove", "dbx-other")
     assert forward("holder", port).stdout == ""
+
+
+def test_clear_keeps_the_ports_of_guests_still_running(container, settings):
+    """./setup.sh down's sweep: every port of a guest that is gone, none of
+    one that runs (another devbox's on this host; here the devbox's own)."""
+    port = spare_port()
+    assert forward("add", container, "127.0.0.1", port, "10.0.3.250", 5000).returncode == 0
+    assert forward("holder", settings["host_port"]).stdout.strip() == settings["name"]
+    assert forward("clear").returncode == 0
+    assert forward("holder", port).stdout == ""
+    assert forward("holder", settings["host_port"]).stdout.strip() == settings["name"]
+    assert reaches_nginx(settings["host_port"], settings)

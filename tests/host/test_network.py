@@ -136,6 +136,25 @@ def test_only_a_bridge_made_here_is_deleted(bridge):
     assert f"devbox-guard-{name}" not in sh("nft", "list", "tables").stdout  # its rules go all the same
 
 
+def test_stop_leaves_a_bridge_other_guests_still_use_whole(bridge):
+    """Two devboxes on one host: ./setup.sh down in one (its guests gone) must
+    not take the network from the other's guests."""
+    name, env = bridge
+    assert run(**env).returncode == 0
+    _, _, remove = netns(name, "10.213.77.50", "10.213.77.1")  # the other devbox's guest
+    try:
+        kept = run("stop", **env)
+        assert kept.returncode == 0 and f"{name} stays up: other guests still use it" in kept.stderr
+        assert subprocess.run(["ip", "link", "show", name], capture_output=True).returncode == 0
+        assert f"devbox-guard-{name}" in sh("nft", "list", "tables").stdout  # its guard too
+        assert sh("pgrep", "-f", f"dnsmasq.*--interface={name}( |$)").returncode == 0
+    finally:
+        remove()
+    assert run("stop", **env).returncode == 0
+    assert subprocess.run(["ip", "link", "show", name], capture_output=True).returncode != 0
+    assert f"devbox-guard-{name}" not in sh("nft", "list", "tables").stdout
+
+
 def test_a_bridge_that_stays_gets_its_route_localnet_back(bridge):
     # On with the rules (the kernel forwards the host's loopback port over it);
     # left on after stop, every other guest on someone else's bridge would reach

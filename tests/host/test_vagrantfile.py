@@ -3,6 +3,7 @@ scratch folder: each one stops `vagrant up` before anything is created, with
 one line that names the problem and the fix. Settings are checked by the same
 Python loader as everywhere else, so Vagrant says exactly what fab would."""
 
+import glob
 import os
 import shutil
 import socket
@@ -13,10 +14,15 @@ import yaml
 
 from devbox.settings import ROOT
 
+# Where devboxes on this host claim their blocks of fixed addresses (provision/vagrant/settings.rb).
+ADDRESS_BLOCKS = "/var/lib/devbox/address-blocks"
+
 
 @pytest.fixture
 def scratch(tmp_path):
-    """Factory: a folder holding the Vagrantfile, what it loads, and a devbox.yaml changed by ``changes``."""
+    """Factory: a folder holding the Vagrantfile, what it loads, and a devbox.yaml
+    changed by ``changes``. The block of fixed addresses its vagrant up claimed
+    is given back after."""
 
     def make(**changes):
         raw = yaml.safe_load((ROOT / "devbox.yaml").read_text())
@@ -32,7 +38,10 @@ def scratch(tmp_path):
         (tmp_path / "devbox.yaml").write_text(yaml.safe_dump(raw))
         return tmp_path
 
-    return make
+    yield make
+    for entry in glob.glob(f"{ADDRESS_BLOCKS}/*"):
+        if open(entry).read() == str(tmp_path / ".vagrant"):
+            os.remove(entry)
 
 
 def vagrant(folder, *args, **extra):
@@ -88,6 +97,48 @@ def test_a_port_another_devbox_forwards_stops_vagrant_up(scratch):
     assert result.returncode != 0
     assert f"host port 127.0.0.1:{port} is forwarded to another devbox's guest (dbx-other)" in result.stderr
     assert "change host_port in devbox.yaml" in result.stderr
+    assert "Importing base box" not in result.stdout
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_second_devbox_on_the_host_gets_fixed_addresses_of_its_own(scratch):
+    """Two devboxes' guests never share an address or a MAC: each Vagrant
+    folder claims a block of its own at its first Vagrant command, and keeps it."""
+    from devbox.settings import ADDRESS_BLOCKS as MAX_BLOCKS, BLOCK_FILE, address_block
+
+    folder = scratch()
+    # Its vagrant up goes as far as the missing network (the claim comes first), twice.
+    for _ in range(2):
+        assert vagrant(folder, "up", "--provider=lxc", DEVBOX_BRIDGE="dbxgone0").returncode != 0
+        block = int((folder / ".vagrant" / BLOCK_FILE).read_text())  # the same every time
+        assert open(f"{ADDRESS_BLOCKS}/{block}").read() == str(folder / ".vagrant")
+    assert block != address_block(ROOT) and 0 <= block < MAX_BLOCKS
+    python = str(ROOT / ".venv" / "bin" / "python")
+    fronts = {subprocess.run([python, "-m", "devbox.settings", "front_address"], cwd=where, capture_output=True,
+                             text=True, check=True).stdout.strip() for where in (folder, ROOT)}
+    assert len(fronts) == 2
+
+
+def test_a_container_of_the_same_name_stops_vagrant_up(scratch):
+    # Another devbox's guest (the same name in its devbox.yaml), or one left over.
+    name = f"dbxtest{os.getpid()}"
+    lxcpath = subprocess.run(["lxc-config", "lxc.lxcpath"], capture_output=True, text=True).stdout.strip()
+    other = os.path.join(lxcpath or "/var/lib/lxc", name)
+    os.makedirs(other)
+    try:
+        with open(os.path.join(other, "config"), "w") as config:
+            config.write(f"lxc.uts.name = {name}\n")
+        result = vagrant(scratch(name=name, host_port=free_port(), https_host_port=free_port()), "up", "--provider=lxc")
+    finally:
+        shutil.rmtree(other)
+    assert result.returncode != 0
+    assert (f"devbox: an lxc container named {name} exists and is not this folder's guest (another devbox's, or one "
+            f"left over); give this devbox another name in devbox.yaml, or lxc-destroy -n {name}") in result.stderr
     assert "Importing base box" not in result.stdout
 
 

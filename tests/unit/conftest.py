@@ -86,7 +86,7 @@ def repo(tmp_path, monkeypatch):
     write_tree(root, {f"{SECOND_APP_FOLDER}/{name}": text for name, text in SECOND_APP.items()})
     (root / "devbox.yaml").write_text(yaml.safe_dump(RAW, sort_keys=False))
     for variable in (*devbox_settings.OVERRIDES, "DEVBOX_GUEST", "DEVBOX_SETTINGS", "VAGRANT_DOTFILE_PATH",
-                     "VAGRANT_DEFAULT_PROVIDER"):
+                     "VAGRANT_DEFAULT_PROVIDER", "DEVBOX_ADDRESS_BLOCK"):
         monkeypatch.delenv(variable, raising=False)
     monkeypatch.setattr(devbox_settings, "DEFAULT_FILE", root / "devbox.yaml")
     # validate()'s root defaults to the checkout (bound when devbox.settings was

@@ -4,6 +4,7 @@ everything with one line naming the key and the fix."""
 import copy
 import json
 import re
+import subprocess
 
 import jsonschema
 import pytest
@@ -143,7 +144,8 @@ def test_json_is_what_the_vagrantfile_reads(capsys, monkeypatch):
     # With the overrides set here, which the Vagrantfile hands to the guest's provisioner.
     assert json.loads(capsys.readouterr().out) == {
         **devbox_settings.load(),
-        "provisioner_env": {"DEVBOX_ROOT": "/vagrant", "DEVBOX_GUEST": "default", "DEVBOX_INSTANCES": "2"},
+        "provisioner_env": {"DEVBOX_ROOT": "/vagrant", "DEVBOX_GUEST": "default",
+                            "DEVBOX_ADDRESS_BLOCK": str(devbox_settings.address_block()), "DEVBOX_INSTANCES": "2"},
         # Where the host keeps the guest's certificate, which Vagrant uploads.
         "tls_leaf": str(devbox_settings.ROOT / ".vagrant" / "devbox-tls" / "site.pem")}
 
@@ -373,6 +375,7 @@ def test_nodes_make_a_front_and_app_guests_on_fixed_addresses(raw, monkeypatch):
     ({"nodes": 2, "instances": 3}, "instances: with nodes: 2 each app guest runs one instance (2 in all); "
                                    "leave instances at 1"),
 ])
+
 def test_bad_nodes_are_one_line(raw, changes, expected):
     raw.update(changes)
     with pytest.raises(SettingsError, match=f"^{re.escape(expected)}"):
@@ -409,7 +412,7 @@ def test_package_caches_reach_the_provisioner_before_devbox_yaml_can_be_read(raw
 def test_a_copied_synced_folder_leaves_out_the_hosts_state_and_the_apps_writable_folders(raw):
     raw["app"]["writable"] = ["instance", "migrations"]
     excluded = devbox_settings.validate(raw)["rsync_exclude"]
-    assert excluded == [".git/", ".venv/", ".cache/", ".vagrant/", "/app/instance/", "/app/migrations/"]
+    assert excluded == [".git", ".venv", ".cache", ".vagrant", "/app/instance/", "/app/migrations/"]
 
 
 def test_the_provider_is_one_devbox_has_a_box_for_or_vagrants_choice(raw, monkeypatch):
@@ -496,3 +499,36 @@ def test_what_the_loader_refuses_an_editor_flags(raw, dotted, value):
     with pytest.raises(SettingsError):
         devbox_settings.validate(copy.deepcopy(raw))
     assert not jsonschema.Draft7Validator(devbox_settings.json_schema()).is_valid(raw)
+
+
+def test_each_vagrant_folder_has_a_block_of_fixed_addresses_of_its_own(raw, repo, monkeypatch):
+    """Two devboxes on one host never share an address or a MAC: the block the
+    Vagrant folder claimed (provision/vagrant/settings.rb), or the guest's
+    provisioner's $DEVBOX_ADDRESS_BLOCK."""
+    blocks = [devbox_settings.fixed_addresses(block=k) for k in range(devbox_settings.ADDRESS_BLOCKS)]
+    every = [address for block in blocks for address in block]
+    assert len(set(every)) == len(every) and every[0] == "10.0.3.200" and every[-1] == "10.0.3.253"
+    (repo / ".vagrant").mkdir()
+    (repo / ".vagrant" / devbox_settings.BLOCK_FILE).write_text("2\n")
+    raw["nodes"] = 2
+    s = devbox_settings.validate(raw)
+    assert [g["address"] for g in s["guests"].values()] == blocks[2][:3] == ["10.0.3.218", "10.0.3.219", "10.0.3.220"]
+    assert s["guests"]["default"]["mac"] == "02:00:0a:00:03:da"
+    assert devbox_settings.provisioner_env(s, "app1")["DEVBOX_ADDRESS_BLOCK"] == "2"
+    monkeypatch.setenv("DEVBOX_ADDRESS_BLOCK", "1")  # in the guest
+    assert devbox_settings.validate(raw)["front_address"] == "10.0.3.209"
+    monkeypatch.setenv("DEVBOX_ADDRESS_BLOCK", "9")
+    with pytest.raises(devbox_settings.SettingsError, match="address block '9' .* is not 0 to 5"):
+        devbox_settings.validate(raw)
+
+
+def test_the_copy_leaves_out_the_hosts_venv_even_as_a_link(raw, tmp_path):
+    # devbox.host.sync and Vagrant's rsync pass rsync_exclude to rsync as is.
+    source, target = tmp_path / "tree", tmp_path / "copy"
+    (source / "app").mkdir(parents=True)
+    (source / "app" / "views.py").write_text("")
+    (source / ".venv").symlink_to(tmp_path)
+    (source / ".cache").mkdir()
+    excluded = devbox_settings.validate(raw)["rsync_exclude"]
+    subprocess.run(["rsync", "--archive", *(f"--exclude={p}" for p in excluded), f"{source}/", f"{target}/"], check=True)
+    assert sorted(p.name for p in target.iterdir()) == ["app"]

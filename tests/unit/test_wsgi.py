@@ -205,3 +205,19 @@ def test_an_app_that_is_not_flask_names_no_template_folders(app_folder):
     folder, name = app_folder(HELLO)
     wrapper = Devbox(f"{name}:app", folder, folder / "static", "gthread", dev_mode=True)
     assert "templates" not in json.loads(call(wrapper, "/_devbox/health")[2])
+
+
+@pytest.mark.parametrize("source, code, last_line", [
+    ("from flask import Flask\napp = Flask(__name__)\n", 0, ""),
+    ("from flask import Flask\napp = Flask(__name__\n", 1, "SyntaxError"),
+    ("import no_such_module\napp = None\n", 1, "ModuleNotFoundError: No module named 'no_such_module'"),
+])
+def test_a_release_is_tried_as_gunicorns_worker_would_load_it(tmp_path, source, code, last_line):
+    """fab deploy's trial before a release goes live (provision/guest/app/app.sh):
+    run in the app's folder, its reason on the last line."""
+    (tmp_path / "trialapp.py").write_text(source)
+    result = subprocess.run([sys.executable, "-m", "devbox.appserver.trial", "trialapp:app"], cwd=tmp_path,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=60)
+    assert result.returncode == code, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert (lines[-1] if lines else "").startswith(last_line), result.stderr

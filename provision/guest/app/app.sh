@@ -76,6 +76,17 @@ others=$("$target/bin/python" -c 'import importlib.util as u, sys
 print(*[m for m in ("eventlet", "gevent") if m != sys.argv[1] and u.find_spec(m)])' "$DEVBOX_WORKER")
 [[ -z $others ]] || echo "devbox: warning: $DEVBOX_APP_REQUIREMENTS installs $others, which Flask-SocketIO prefers" \
   "over the $DEVBOX_WORKER worker's library; remove it there, or set worker: $others in devbox.yaml" >&2
+# A server's new release is tried first: its app imported by the new venv as
+# the app's user, with the app's environment, in the release's app folder, as
+# gunicorn's worker will. One that does not load stops the deploy here, with
+# the live release serving and nothing of the new one answering.
+if [[ $DEVBOX_PRODUCTION == true && $(readlink "$DEVBOX_PATHS_SYNCED" 2>/dev/null) != "$DEVBOX_ROOT" ]]; then
+  why=$(systemd-run --quiet --wait --pipe --collect --uid="$user" --gid="$user" \
+          --property=EnvironmentFile=-"$secret_file" --property=EnvironmentFile=-"$DEVBOX_PATHS_CONFIG/app.env" \
+          --property=WorkingDirectory="$DEVBOX_ROOT/$DEVBOX_APP_FOLDER" --setenv=PYTHONPATH="$DEVBOX_ROOT" \
+          "$target/bin/python" -m devbox.appserver.trial "$DEVBOX_APP_WSGI" 2>&1 </dev/null >/dev/null) \
+    || die "release ${DEVBOX_ROOT##*/}: the app ($DEVBOX_APP_WSGI) failed to load: ${why##*$'\n'}; fix it, then fab deploy"
+fi
 # A server's new release goes live here, its venv ready.
 release_changed=false
 if [[ $DEVBOX_PRODUCTION == true ]] && switch_release; then

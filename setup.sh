@@ -61,10 +61,13 @@ if [[ $command == down ]]; then
   [[ ! -d $vm_tree/.vagrant ]] || (cd "$vm_tree" && vagrant destroy -f) || true
   rm -rf "$vm_tree"
   tests/deploy/server.sh down || echo "setup.sh: the deploy tests' server was not removed (above)" >&2
-  provision/host/package-cache.sh stop
+  # What another devbox's guests still use on this host stays (each says so).
   provision/host/forward.sh clear
   provision/host/network.sh stop
-  ! command -v virsh >/dev/null || provision/host/libvirt.sh stop "$(.venv/bin/python -m devbox.settings libvirt_network.name)"
+  network=$(.venv/bin/python -m devbox.settings libvirt_network.name)
+  ! command -v virsh >/dev/null || provision/host/libvirt.sh stop "$network"
+  # The caches serve the libvirt network (and the deploy tests' server, gone above).
+  [[ -e /sys/class/net/virbr-$network ]] || provision/host/package-cache.sh stop
   ! command -v mkcert >/dev/null || echo "HTTPS: $(provision/host/ca.sh status)"
   exit 0
 fi

@@ -22,6 +22,13 @@ started=/run/devbox-libvirt-daemons
 
 if [[ ${1:-} == stop ]]; then
   name=${2:?usage: libvirt.sh stop NAME}
+  # Another devbox's VMs on this host still use it: it stays, whole (its
+  # rules, its daemons).
+  in_use=$(ls "/sys/class/net/virbr-$name/brif" 2>/dev/null | grep -v -- '-nic$' || true)
+  if [[ -n $in_use ]]; then
+    echo "libvirt.sh: the libvirt network $name stays up: other VMs still use it ($(echo $in_use)); stop them first" >&2
+    exit 0
+  fi
   DEVBOX_BRIDGE=virbr-$name "$(dirname "$0")/network.sh" stop
   if virsh net-info "$name" >/dev/null 2>&1; then
     virsh net-destroy "$name" >/dev/null 2>&1 || true

@@ -155,6 +155,26 @@ def test_stop_leaves_a_bridge_other_guests_still_use_whole(bridge):
     assert f"devbox-guard-{name}" not in sh("nft", "list", "tables").stdout
 
 
+def test_libvirt_stop_leaves_a_network_other_vms_still_use_whole():
+    libvirt_sh = NETWORK.with_name("libvirt.sh")
+    name = f"dbx{uuid.uuid4().hex[:6]}"
+    bridge = f"virbr-{name}"  # as libvirt.sh names it
+    subprocess.run(["ip", "link", "add", bridge, "type", "bridge"], check=True)
+    try:
+        subprocess.run(["ip", "addr", "add", "10.213.79.1/24", "dev", bridge], check=True)
+        subprocess.run(["ip", "link", "set", bridge, "up"], check=True)
+        _, _, remove = netns(bridge, "10.213.79.50", "10.213.79.1")  # another devbox's VM
+        try:
+            kept = subprocess.run(["bash", str(libvirt_sh), "stop", name], capture_output=True, text=True, timeout=60)
+            assert kept.returncode == 0, kept.stderr
+            assert f"the libvirt network {name} stays up: other VMs still use it" in kept.stderr
+            assert subprocess.run(["ip", "link", "show", bridge], capture_output=True).returncode == 0
+        finally:
+            remove()
+    finally:
+        subprocess.run(["ip", "link", "delete", bridge], capture_output=True)
+
+
 def test_a_bridge_that_stays_gets_its_route_localnet_back(bridge):
     # On with the rules (the kernel forwards the host's loopback port over it);
     # left on after stop, every other guest on someone else's bridge would reach

@@ -140,12 +140,13 @@ def test_json_is_what_the_vagrantfile_reads(capsys, monkeypatch):
     for variable in devbox_settings.OVERRIDES:
         monkeypatch.delenv(variable, raising=False)
     monkeypatch.setenv("DEVBOX_INSTANCES", "2")
+    monkeypatch.setenv("DEVBOX_ADDRESS_BLOCK", "3")  # whichever this Vagrant folder claimed
     assert devbox_settings.main(["--json"]) == 0
     # With the overrides set here, which the Vagrantfile hands to the guest's provisioner.
     assert json.loads(capsys.readouterr().out) == {
         **devbox_settings.load(),
-        "provisioner_env": {"DEVBOX_ROOT": "/vagrant", "DEVBOX_GUEST": "default",
-                            "DEVBOX_ADDRESS_BLOCK": str(devbox_settings.address_block()), "DEVBOX_INSTANCES": "2"},
+        "provisioner_env": {"DEVBOX_ROOT": "/vagrant", "DEVBOX_GUEST": "default", "DEVBOX_ADDRESS_BLOCK": "3",
+                            "DEVBOX_INSTANCES": "2"},
         # Where the host keeps the guest's certificate, which Vagrant uploads.
         "tls_leaf": str(devbox_settings.ROOT / ".vagrant" / "devbox-tls" / "site.pem")}
 

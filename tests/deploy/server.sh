@@ -402,6 +402,11 @@ daemon_start() {  # daemon_start NAME EXECUTABLE ARG...: as nobody, in the backg
     --chuid nobody:nogroup --chdir / --output "$run/$name.log" --exec "$exe" -- "$@"
 }
 
+daemon_alive() {  # daemon_alive NAME: its process is there (right after daemon_start it may
+  # not have become EXECUTABLE yet: start-stop-daemon returns before its child's exec)
+  [[ -s $run/$1.pid ]] && kill -0 "$(cat "$run/$1.pid")" 2>/dev/null
+}
+
 daemon_stop() {  # daemon_stop NAME EXECUTABLE
   [[ -f $run/$1.pid ]] || return 0
   start-stop-daemon --stop --quiet --oknodo --pidfile "$run/$1.pid" --exec "$2" --retry TERM/5/KILL/2 --remove-pidfile
@@ -420,10 +425,10 @@ pebble_up() {
     daemon_start pebble /usr/bin/pebble -config "$state/pebble.json" -dnsserver 127.0.0.1:8053
   for _ in $(seq 100); do
     curl --noproxy '*' -fsS --max-time 2 --cacert "$acme_ca" -o /dev/null "https://$host_address:$acme_port/dir" 2>/dev/null && return 0
-    if ! daemon_running pebble /usr/bin/pebble || ! daemon_running challtestsrv /usr/bin/pebble-challtestsrv; then break; fi
+    daemon_alive pebble && daemon_alive challtestsrv || break
     sleep 0.2
   done
-  tail -5 "$run/challtestsrv.log" "$run/pebble.log" >&2 || true
+  tail -n 5 "$run/challtestsrv.log" "$run/pebble.log" >&2 || true
   die "Pebble's directory does not answer on https://$host_address:$acme_port/dir (logs above; ports 14000, 15000, 8053, 8055 free?)"
 }
 

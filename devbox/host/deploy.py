@@ -266,10 +266,12 @@ def deploy(deploy_file: str | os.PathLike | None = None) -> tuple[str, str]:
     # Each machine's first steps side by side (with one server: all of them).
     # Then each app server's app goes live, one after another: a restart (new
     # requirements) leaves the others serving. A failure puts every machine
-    # back on the live release (_restore raises).
+    # back on the live release (_restore raises). The secrets go where they
+    # are used: the front's Redis, the app servers' app.
     everyone = list(servers.values())
     with ThreadPoolExecutor(len(everyone)) as pool:
-        done = list(pool.map(lambda server: _provision(server, s, release, STEPS[_role(s, server)], secrets,
+        done = list(pool.map(lambda server: _provision(server, s, release, STEPS[_role(s, server)],
+                                                       secrets if server is front else b"",
                                                        stream=len(everyone) == 1), everyone))
     apps = [server for server in everyone if server is not front]
     if not (all(done) and all(_provision(app, s, release, APP_LIVE, secrets) for app in apps)

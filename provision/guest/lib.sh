@@ -42,11 +42,14 @@ check_secret() {
   die "$1 from the Vagrantfile is not 64 hex digits; delete .vagrant/devbox-secrets.json and run vagrant provision"
 }
 
+# release_is_live: a server's release (DEVBOX_ROOT) is the one `current` leads to.
+release_is_live() { [[ $(readlink "$DEVBOX_PATHS_SYNCED" 2>/dev/null) == "$DEVBOX_ROOT" ]]; }
+
 # switch_release: a server's release (DEVBOX_ROOT) goes live, in one atomic
 # rename of the `current` link that the units, nginx and the venv's path all go
 # through. Returns 1 when it was live already.
 switch_release() {
-  [[ $(readlink "$DEVBOX_PATHS_SYNCED" 2>/dev/null) != "$DEVBOX_ROOT" ]] || return 1
+  ! release_is_live || return 1
   ln -sfn "$DEVBOX_ROOT" "$DEVBOX_PATHS_SYNCED.next"
   mv -T "$DEVBOX_PATHS_SYNCED.next" "$DEVBOX_PATHS_SYNCED"
 }

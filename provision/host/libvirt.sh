@@ -24,7 +24,7 @@ if [[ ${1:-} == stop ]]; then
   name=${2:?usage: libvirt.sh stop NAME}
   # Another devbox's VMs on this host still use it: it stays, whole (its
   # rules, its daemons).
-  in_use=$(ls "/sys/class/net/virbr-$name/brif" 2>/dev/null | grep -v -- '-nic$' || true)
+  in_use=$(DEVBOX_BRIDGE=virbr-$name "$(dirname "$0")/network.sh" users)
   if [[ -n $in_use ]]; then
     echo "libvirt.sh: the libvirt network $name stays up: other VMs still use it ($(echo $in_use)); stop them first" >&2
     exit 0

@@ -17,7 +17,8 @@
 #
 # DEVBOX_BRIDGE and DEVBOX_BRIDGE_ADDRESS move it elsewhere (the tests use that).
 # `network.sh rules` adds only the forwarding rules, to a bridge that another
-# serves (libvirt's, provision/host/libvirt.sh).
+# serves (libvirt's, provision/host/libvirt.sh). `network.sh users` lists the
+# guests' interfaces on the bridge (another devbox's, when its own are gone).
 set -euo pipefail
 
 bridge=${DEVBOX_BRIDGE:-lxcbr0}
@@ -39,9 +40,16 @@ delete_all() {  # delete_all TABLE CHAIN RULE...: every copy of the rule
   while iptables -w -t "$table" -C "$@" 2>/dev/null; do iptables -w -t "$table" -D "$@"; done
 }
 
+# users: the guests' interfaces on the bridge (not libvirt's own -nic).
+users() { ls "/sys/class/net/$bridge/brif" 2>/dev/null | grep -v -- '-nic$' || true; }
+if [[ ${1:-} == users ]]; then
+  users
+  exit 0
+fi
+
 if [[ ${1:-start} == stop ]]; then
   # Another devbox's guests on this host still use it: it stays, whole.
-  in_use=$(ls "/sys/class/net/$bridge/brif" 2>/dev/null | grep -v -- '-nic$' || true)  # (libvirt's own)
+  in_use=$(users)
   if [[ -n $in_use ]]; then
     echo "network.sh: $bridge stays up: other guests still use it ($(echo $in_use)); stop them first" >&2
     exit 0

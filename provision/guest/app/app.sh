@@ -80,7 +80,7 @@ print(*[m for m in ("eventlet", "gevent") if m != sys.argv[1] and u.find_spec(m)
 # the app's user, with the app's environment, in the release's app folder, as
 # gunicorn's worker will. One that does not load stops the deploy here, with
 # the live release serving and nothing of the new one answering.
-if [[ $DEVBOX_PRODUCTION == true && $(readlink "$DEVBOX_PATHS_SYNCED" 2>/dev/null) != "$DEVBOX_ROOT" ]]; then
+if [[ $DEVBOX_PRODUCTION == true ]] && ! release_is_live; then
   why=$(systemd-run --quiet --wait --pipe --collect --uid="$user" --gid="$user" \
           --property=EnvironmentFile=-"$secret_file" --property=EnvironmentFile=-"$DEVBOX_PATHS_CONFIG/app.env" \
           --property=WorkingDirectory="$DEVBOX_ROOT/$DEVBOX_APP_FOLDER" --setenv=PYTHONPATH="$DEVBOX_ROOT" \

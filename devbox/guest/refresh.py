@@ -13,6 +13,10 @@ passes it two URLs (development mode only):
   swaps its stylesheets. Only `fab watch` holds the token (read from the
   guest over SSH), so no web page and no other client can make pages reload.
 
+Every event carries the hub's count of refreshes, and a stream opens with it
+(``hello``): a refresh sent while a page was loading (two saves close together)
+reached no page, and the next one sees from the count that it missed it.
+
 Only USER (nginx's, www-data) may connect to the socket, whatever its mode: a
 process of another user in the guest (the app's, say) could otherwise take
 every one of the MAX_PAGES streams past nginx's limit per client.
@@ -27,6 +31,7 @@ import hmac
 import json
 import os
 import pwd
+import secrets
 import socket
 import struct
 import sys
@@ -79,6 +84,8 @@ class Hub:
         self.token = f"Bearer {token}".encode()
         self.allowed_uid = allowed_uid
         self.pages: set[asyncio.StreamWriter] = set()
+        # A page compares counts only within one run of the hub.
+        self.position = {"hub": secrets.token_hex(4), "refreshes": 0}
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -117,7 +124,8 @@ class Hub:
             action = None
         if action not in ACTIONS:
             return 400, {"error": 'send {"action": "page"} or {"action": "css"}'}
-        return 200, {"ok": True, "pages": self.publish(f"event: refresh\ndata: {json.dumps({'action': action})}\n\n")}
+        self.position["refreshes"] += 1
+        return 200, {"ok": True, "pages": self.publish(event("refresh", {"action": action, **self.position}))}
 
     def publish(self, message: str) -> int:
         data = message.encode()
@@ -134,7 +142,8 @@ class Hub:
             return
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-store\r\n"
                      b"X-Accel-Buffering: no\r\nConnection: close\r\n\r\n"
-                     b"retry: 500\n\n")  # reconnect quickly after the hub restarts
+                     b"retry: 500\n\n"  # reconnect quickly after the hub restarts
+                     + event("hello", self.position).encode())
         await writer.drain()
         self.pages.add(writer)
         try:
@@ -147,6 +156,10 @@ class Hub:
                     await writer.drain()
         finally:
             self.pages.discard(writer)
+
+
+def event(name: str, data: dict) -> str:
+    return f"event: {name}\ndata: {json.dumps(data)}\n\n"
 
 
 async def respond(writer: asyncio.StreamWriter, code: int, body: dict) -> None:

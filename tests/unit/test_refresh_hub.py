@@ -70,30 +70,69 @@ def post(path, body, token=TOKEN, target="/_devbox/refresh"):
 
 
 def listen(path):
-    """A page's event stream: a connected socket that has read the stream's head."""
+    """A page's event stream: (a connected socket that has read the stream's
+    head, the hub's position in its hello event)."""
     s = socket.socket(socket.AF_UNIX)
     s.settimeout(5)
     s.connect(str(path))
     s.sendall(b"GET /_devbox/events HTTP/1.1\r\nHost: x\r\n\r\n")
     head = b""
-    while b"retry: 500\n\n" not in head:
+    while not head.endswith(b"}\n\n"):
         head += s.recv(4096)
     assert head.startswith(b"HTTP/1.1 200 OK\r\n") and b"Content-Type: text/event-stream" in head
-    return s
+    assert b"\r\n\r\nretry: 500\n\nevent: hello\ndata: " in head
+    return s, json.loads(head.rsplit(b"data: ", 1)[1])
+
+
+def events(page, count):
+    """The next ``count`` events of a page's stream: [(name, data)]."""
+    text = b""
+    while text.count(b"\n\n") < count:
+        text += page.recv(4096)
+    return [(block.split("\n")[0].removeprefix("event: "), json.loads(block.split("\n")[1].removeprefix("data: ")))
+            for block in text.decode().split("\n\n")[:count]]
 
 
 def test_pages_get_what_the_token_holder_sends(hub):
-    pages = [listen(hub) for _ in range(3)]
+    pages = [listen(hub)[0] for _ in range(3)]
     time.sleep(0.1)  # the hub has registered them
     assert post(hub, {"action": "css"}) == (200, {"ok": True, "pages": 3})
     for page in pages:
-        assert page.recv(4096) == b'event: refresh\ndata: {"action": "css"}\n\n'
+        [(name, data)] = events(page, 1)
+        assert (name, data["action"], data["refreshes"]) == ("refresh", "css", 1)
         page.close()
 
 
+def test_a_page_that_connects_later_learns_how_many_refreshes_it_missed(hub):
+    # A page loading while fab watch refreshes misses the event: from the count
+    # in its hello, refresh.js sees that it did (and reloads once more).
+    first, hello = listen(hub)
+    assert hello["refreshes"] == 0 and len(hello["hub"]) == 8
+    time.sleep(0.1)
+    post(hub, {"action": "page"})
+    post(hub, {"action": "css"})
+    assert events(first, 2) == [("refresh", {"action": "page", **hello, "refreshes": 1}),
+                                ("refresh", {"action": "css", **hello, "refreshes": 2})]
+    assert listen(hub)[1] == {**hello, "refreshes": 2}
+
+
+def test_each_run_of_the_hub_has_its_own_name(tmp_path):
+    # A page compares counts only within one run: a restarted hub counts from 0.
+    names = set()
+    for run in ("a", "b"):
+        (tmp_path / run).mkdir()
+        path, process = start_hub(tmp_path / run, getpass.getuser())
+        try:
+            names.add(listen(path)[1]["hub"])
+        finally:
+            process.terminate()
+            process.wait(timeout=5)
+    assert len(names) == 2
+
+
 def test_a_page_that_went_away_is_forgotten(hub):
-    listen(hub).close()
-    kept = listen(hub)
+    listen(hub)[0].close()
+    kept = listen(hub)[0]
     time.sleep(0.1)
     assert post(hub, {"action": "page"})[1]["pages"] == 1
     assert b'"action": "page"' in kept.recv(4096)
@@ -101,7 +140,7 @@ def test_a_page_that_went_away_is_forgotten(hub):
 
 @pytest.mark.parametrize("token", [None, "guess", TOKEN + "x", TOKEN[:-1]])
 def test_nobody_else_can_refresh_pages(hub, token):
-    page = listen(hub)
+    page = listen(hub)[0]
     assert post(hub, {"action": "page"}, token=token) == (403, {"error": "only fab watch may refresh pages"})
     page.settimeout(0.3)
     with pytest.raises(socket.timeout):

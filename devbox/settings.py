@@ -48,6 +48,10 @@ WORKERS = {
     # A WebSocket holds one of gunicorn's threads for as long as it is open.
     "gthread": "devbox.appserver.workers.gthread_worker.ThreadWorker",
 }
+# server setting: what runs each app instance. uWSGI (Debian's, with its
+# gevent plugin: provision/guest/app/uwsgi.ini.j2) runs the app on gevent only.
+SERVERS = ("gunicorn", "uwsgi")
+UWSGI_WORKER = "gevent"
 # Worker classes whose master may keep the app's libraries imported for the
 # next worker (devbox/appserver/gunicorn_conf.py says why gevent may not).
 PRELOAD_WORKERS = ("eventlet", "gthread")
@@ -346,6 +350,10 @@ SETTINGS = {setting.key: setting for setting in [
             pattern=RELATIVE_PATH, fix="list folders relative to {folder}/, such as [instance, migrations]"),
     Setting("app.env", {}, "extra environment for the app, below", required=False,
             fix="write NAME: value under it, one a line", check=_environment),
+    Setting("server", "gunicorn", "what runs each app instance behind nginx: `gunicorn`, or `uwsgi` (Debian's "
+            "uWSGI with its gevent loop, reached over the uwsgi protocol; it takes `worker: gevent`) "
+            "([workers](workers.md#uwsgi))", required=False, choices=SERVERS, problem="is not supported",
+            fix=f"use one of {', '.join(SERVERS)}"),
     Setting("worker", "eventlet", f"gunicorn worker class: {', '.join(f'`{w}`' for w in WORKERS)} "
             "([workers](workers.md))", choices=tuple(WORKERS), problem="is not supported",
             fix=f"use one of {', '.join(WORKERS)}"),
@@ -724,9 +732,12 @@ def validate(raw: Any, root: Path = ROOT, shared: str | None = None, addresses: 
     for g in s["guests"].values():
         g["units"] = [s["app_units"][k - 1] for k in g["instances"]]
     _this_guest(s)
-    s["worker"] = _get(raw, "worker")
+    s["server"], s["worker"] = _get(raw, "server"), _get(raw, "worker")
+    if s["server"] == "uwsgi" and s["worker"] != UWSGI_WORKER:
+        raise SettingsError(f"server: uwsgi runs the app on gevent, and worker is {s['worker']}; set worker: "
+                            f"{UWSGI_WORKER}, or server: gunicorn")
     s["worker_class"] = WORKERS[s["worker"]]
-    s["preload"] = s["worker"] in PRELOAD_WORKERS
+    s["preload"] = s["server"] == "gunicorn" and s["worker"] in PRELOAD_WORKERS
     s.update({key: _get(raw, key) for key in ("dev_mode", "memory", "max_clients", "cpus")})
     # gthread: a thread per client; its connection limit counts them too, plus
     # room for kept-alive HTTP connections.
@@ -747,6 +758,7 @@ def validate(raw: Any, root: Path = ROOT, shared: str | None = None, addresses: 
     s["rendered"] = {
         "nginx/site.conf.j2": f"/etc/nginx/sites-available/{name}.conf",
         "app/app@.service.j2": f"{units}/{name}@.service",
+        **({"app/uwsgi.ini.j2": f"{config}/uwsgi.ini"} if s["server"] == "uwsgi" else {}),
         "app/app.env.j2": f"{config}/app.env",
         **({"refresh/refresh.service.j2": f"{units}/{name}-refresh.service"} if s["dev_mode"] else {}),
         "logs/logrotate.conf.j2": f"{config}/logrotate.conf",
@@ -787,6 +799,14 @@ def _override_worker(raw: dict, value: str) -> None:
     raw["worker"] = value
 
 
+def _override_server(raw: dict, value: str) -> None:
+    if value not in SERVERS:
+        raise SettingsError(f"DEVBOX_SERVER: {value!r} is not a server; use one of {', '.join(SERVERS)} or unset it")
+    raw["server"] = value
+    if value == "uwsgi":
+        raw["worker"] = UWSGI_WORKER
+
+
 def _override_number(key: str):
     def override(raw: dict, value: str) -> None:
         if not value.isdigit():
@@ -797,6 +817,7 @@ def _override_number(key: str):
 
 
 # Variable -> what it does to the raw settings: $DEVBOX_WORKER for `worker`,
+# $DEVBOX_SERVER for `server` (uwsgi with its worker, gevent),
 # $DEVBOX_APP (a folder) for the whole `app` section with the default app
 # settings, $DEVBOX_INSTANCES for `instances`, $DEVBOX_APP_BIND for `app_bind`,
 # $DEVBOX_HOST_PORT for `host_port`, $DEVBOX_HTTPS_HOST_PORT for `https_host_port`,
@@ -804,6 +825,7 @@ def _override_number(key: str):
 # and $DEVBOX_PIP_CACHE for `package_cache`.
 OVERRIDES = {
     "DEVBOX_WORKER": _override_worker,
+    "DEVBOX_SERVER": _override_server,
     "DEVBOX_PROVIDER": lambda raw, value: raw.update(provider=value),
     "DEVBOX_APP": lambda raw, value: raw.update(app={"folder": value}),
     "DEVBOX_INSTANCES": _override_number("instances"),

@@ -7,6 +7,15 @@
 set -euo pipefail
 source "$DEVBOX_ROOT/provision/guest/lib.sh"
 
+# An instance's health: through nginx (a URL), or from its own socket (an app
+# guest's), in the protocol its server speaks.
+fetch() {
+  if [[ $1 == http* ]]; then
+    curl --noproxy "*" --insecure -sS --max-time 2 "$1"
+  else
+    (cd "$DEVBOX_ROOT" && python3 -m devbox.guest.ask_app "$DEVBOX_SERVER" "$1" /_devbox/health)
+  fi
+}
 field() { python3 -c 'import json, sys; print(json.loads(sys.argv[1]).get(sys.argv[2], ""))' "$1" "$2" 2>/dev/null; }
 nginx="http://127.0.0.1:$DEVBOX_GUEST_PORT"
 role=$DEVBOX_GUEST_ROLE
@@ -19,7 +28,7 @@ case $role in
        urls=()  # each instance's own health, past nginx's balancer
        for instance in $(seq "$DEVBOX_INSTANCES"); do urls+=("$nginx/_devbox/instances/$instance/health"); done ;;
   app) units=("$DEVBOX_GUEST_UNITS")
-       urls=("http://$DEVBOX_APP_BIND_UNIT/_devbox/health") ;;
+       urls=("$DEVBOX_APP_BIND_UNIT") ;;
   front) curl --noproxy "*" -sS -o /dev/null --max-time 5 "$nginx/_devbox/health" \
            || die "nginx does not answer on $nginx (journalctl -u nginx)"
          exit 0 ;;
@@ -27,7 +36,7 @@ esac
 for i in "${!urls[@]}"; do
   url=${urls[$i]}
   for _ in $(seq 60); do
-    body=$(curl --noproxy "*" --insecure -sS --max-time 2 "$url" 2>/dev/null) || body=
+    body=$(fetch "$url" 2>/dev/null || true)
     case $(field "$body" status) in
       ok) continue 2 ;;
       error) die "the stack is up, but the app ($DEVBOX_APP_WSGI) failed to load: $(field "$body" error); fix it, then fab reload" ;;

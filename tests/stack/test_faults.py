@@ -112,7 +112,8 @@ def test_a_first_nginx_site_that_fails_leaves_nothing_behind(http, guest, settin
     step = devbox_guest.provision_command(settings, "nginx")
     guest.run(f"sudo mv {site} /root/devbox-site.saved && sudo rm -f {enabled}", hide=True)
     try:
-        template.write_text(original.replace("proxy_buffering off;", "proxy_buffering sideways;", 1))
+        template.write_text(original.replace("client_max_body_size {{ max_body_size }};",
+                                             "client_max_body_size sideways;", 1))
         sync(template)
         result = guest.run(step, hide=True, warn=True)
         assert result.failed and "the rendered nginx config is invalid" in result.stderr

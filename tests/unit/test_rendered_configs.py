@@ -180,8 +180,8 @@ def test_several_instances_are_balanced_by_a_cookie_nginx_hands_out(nginx_check,
     assert "add_header Set-Cookie $devbox_set_route;" in site
     # Each instance's health, past the balancer.
     for i in (1, 2, 3):
-        assert (f"location = /_devbox/instances/{i}/health {{\n"
-                f"        proxy_pass http://devbox_app_{i}/_devbox/health;") in site
+        assert (f"location = /_devbox/instances/{i}/health {{\n        rewrite ^ /_devbox/health break;\n"
+                f"        proxy_pass http://devbox_app_{i};") in site
     result = nginx_check(site)
     assert result.returncode == 0, result.stderr
 
@@ -205,6 +205,35 @@ def test_unit_runs_devbox_entry_point_around_the_app(settings):
     # The secret lives only in the guest, in a file made at provision time.
     assert "SECRET_KEY" not in unit
     assert f"EnvironmentFile={settings['paths']['config']}/secret.env" in unit
+
+
+def test_uwsgi_serves_every_instance_over_the_uwsgi_protocol(raw, nginx_check, localize):
+    # server: uwsgi: each instance's unit runs uWSGI on one ini; nginx speaks
+    # the uwsgi protocol to it, the Socket.IO stream unbuffered, and sets the
+    # forwarding variables itself, whatever a client sent.
+    settings = devbox_settings.validate({**raw, "server": "uwsgi", "worker": "gevent", "instances": 2})
+    unit = render("app/app@.service.j2", settings)
+    assert f"ExecStart=/usr/bin/uwsgi --ini {settings['paths']['config']}/uwsgi.ini\n" in unit
+    assert "Type=notify\n" in unit and "uwsgi-reload.sh $MAINPID /run/devbox-app/%i.fifo\n" in unit
+    assert "bin/gunicorn" not in unit and "app/reload.sh" not in unit
+    ini = render("app/uwsgi.ini.j2", settings).splitlines()
+    for line in ("module = devbox.appserver.wsgi:application", "master = true", "workers = 1",
+                 f"gevent = {settings['max_clients']}", "gevent-early-monkey-patch = true",
+                 "socket = /run/devbox-app/$(DEVBOX_INSTANCE).sock", "die-on-term = true",
+                 f"virtualenv = {settings['paths']['venv']}", f"chdir = {settings['paths']['synced']}/app"):
+        assert line in ini
+    site = render("nginx/site.conf.j2", localize(settings))
+    assert "proxy_pass http://devbox_app" not in site
+    for location in ("location / {", "location @app {", "location = /_devbox/health {"):
+        assert "        uwsgi_pass devbox_app;" in site.split(location, 1)[1].split("}", 1)[0]
+    assert ("location /socket.io/ {\n        uwsgi_pass devbox_app;\n        uwsgi_buffering off;\n"
+            "        uwsgi_read_timeout 1h;\n    }") in site
+    assert "        rewrite ^ /_devbox/health break;\n        uwsgi_pass devbox_app_2;" in site
+    for param in ("HTTP_X_FORWARDED_PROTO $scheme", 'HTTP_X_FORWARDED_HOST ""', 'HTTP_FORWARDED ""',
+                  'HTTP_ACCEPT_ENCODING ""'):
+        assert f"    uwsgi_param {param};\n" in site
+    result = nginx_check(site)
+    assert result.returncode == 0, result.stderr
 
 
 def test_app_environment_has_what_devbox_offers_then_the_apps_own(settings):

@@ -56,6 +56,24 @@ def test_devbox_worker_stands_in_for_the_setting(monkeypatch):
         devbox_settings.load()
 
 
+def test_uwsgi_runs_the_app_on_gevent_only(raw, monkeypatch):
+    assert devbox_settings.validate({**raw, "server": "uwsgi", "worker": "gevent"})["server"] == "uwsgi"
+    with pytest.raises(SettingsError, match=r"^server: uwsgi runs the app on gevent, and worker is eventlet; "
+                                            r"set worker: gevent, or server: gunicorn$"):
+        devbox_settings.validate({**raw, "server": "uwsgi", "worker": "eventlet"})
+    with pytest.raises(SettingsError, match=r"^server: 'mod_wsgi' is not supported; use one of gunicorn, uwsgi$"):
+        devbox_settings.validate({**raw, "server": "mod_wsgi"})
+    # $DEVBOX_SERVER (a test pass) brings its worker along; the master never preloads under uWSGI.
+    monkeypatch.delenv("DEVBOX_APP", raising=False)
+    monkeypatch.setenv("DEVBOX_SERVER", "uwsgi")
+    settings = devbox_settings.load()
+    assert (settings["server"], settings["worker"], settings["preload"]) == ("uwsgi", "gevent", False)
+    monkeypatch.setenv("DEVBOX_SERVER", "apache")
+    with pytest.raises(SettingsError, match=r"^DEVBOX_SERVER: 'apache' is not a server; use one of gunicorn, uwsgi "
+                                            r"or unset it$"):
+        devbox_settings.load()
+
+
 @pytest.mark.parametrize("key, value, expected", [
     ("host_port", 0, "host_port: 0 is not a port"),
     ("host_port", "8001", "host_port: '8001' is not a port"),

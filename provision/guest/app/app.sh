@@ -112,6 +112,10 @@ if render app/app@.service.j2; then
   systemctl daemon-reload
   unit_changed=true
 fi
+# server: uwsgi: the ini every instance runs.
+if [[ $DEVBOX_SERVER == uwsgi ]] && render app/uwsgi.ini.j2; then
+  unit_changed=true
+fi
 # Instances no longer wanted here (instances went down), and the single unit
 # of an older devbox, stop for good.
 mapfile -t present < <(systemctl list-units --all --plain --no-legend "$DEVBOX_NAME@*.service" "$DEVBOX_NAME.service" \
@@ -131,8 +135,8 @@ if ($unit_changed || $venv_changed) && [[ $DEVBOX_PRODUCTION == true ]] && ((${#
     systemctl restart "$unit"
     instance=${unit#*@} instance=${instance%.service}
     for _ in $(seq 120); do
-      curl --noproxy "*" -fsS --max-time 2 -o /dev/null --unix-socket "$DEVBOX_APP_SOCKET_DIR/$instance.sock" \
-        http://localhost/_devbox/health 2>/dev/null && break
+      (cd "$DEVBOX_ROOT" && python3 -m devbox.guest.ask_app "$DEVBOX_SERVER" \
+        "unix:$DEVBOX_APP_SOCKET_DIR/$instance.sock" /_devbox/health) > /dev/null 2>&1 && break
       sleep 0.25
     done
   done

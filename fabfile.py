@@ -257,7 +257,8 @@ def status(c):
     root, name, venv = s["paths"]["synced"], s["name"], s["paths"]["venv"]
     nginx, refresh, redis = run(f"systemctl is-active nginx {name}-refresh redis-server").split()
     where = f" on {s['nodes']} app guests" if s["nodes"] else ""
-    print(f"app       {s['app']['wsgi']} in {s['app']['folder']}/, gunicorn {s['worker']} worker, "
+    runner = f"gunicorn {s['worker']} worker" if s["server"] == "gunicorn" else f"uwsgi ({s['worker']})"
+    print(f"app       {s['app']['wsgi']} in {s['app']['folder']}/, {runner}, "
           f"{s['instances']} instance{'s' if s['instances'] > 1 else ''}{where}")
     healths = devbox_guest.instance_healths(s)
     actives = {}  # one systemctl per guest, whatever its number of instances
@@ -289,7 +290,9 @@ def status(c):
     app_guest = s["instance_guests"][0]
     if states[app_guest][0] == "running":
         requirements = shlex.quote(f"{root}/{s['app']['requirements']}")
-        print(f"versions  {run(f'{venv}/bin/python -c {shlex.quote(VERSIONS)} {requirements}', app_guest)}")
+        # uWSGI is Debian's, outside the venv.
+        uwsgi = f"uwsgi {run('uwsgi --version', app_guest)} " if s["server"] == "uwsgi" else ""
+        print(f"versions  {uwsgi}{run(f'{venv}/bin/python -c {shlex.quote(VERSIONS)} {requirements}', app_guest)}")
     guests.close()
 
 

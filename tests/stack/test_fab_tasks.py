@@ -33,8 +33,9 @@ def test_status_shows_every_layer(settings, http):
                                           f"version {health['version']}, boot {health['boot_id'][:8]}")
                for health in instances), (lines["health"], instances)
     count, nodes = settings["instances"], settings["nodes"]
-    assert lines["app"] == (f"{settings['app']['wsgi']} in {settings['app']['folder']}/, gunicorn {settings['worker']} "
-                            f"worker, {count} instance{'s' if count > 1 else ''}"
+    runner = f"gunicorn {settings['worker']} worker" if settings["server"] == "gunicorn" else "uwsgi (gevent)"
+    assert lines["app"] == (f"{settings['app']['wsgi']} in {settings['app']['folder']}/, {runner}, "
+                            f"{count} instance{'s' if count > 1 else ''}"
                             f"{f' on {nodes} app guests' if nodes else ''}")
     # Every instance on its own line, with its own health (and guest).
     assert [row for row in rows if row[0].startswith(f"{settings['name']}@")] == [
@@ -47,6 +48,8 @@ def test_status_shows_every_layer(settings, http):
     reach = f", for app guests at {settings['redis_host']} with a password" if nodes else ""
     assert lines["redis"] == f"active, answers, REDIS_URL for the app{reach}"
     assert f"gunicorn {pinned(settings['worker'], 'gunicorn')}" in lines["versions"]
+    if settings["server"] == "uwsgi":
+        assert lines["versions"].startswith("uwsgi 2.0.")
     assert "flask-socketio 5." in lines["versions"]  # from the app's own requirements
     # The venv holds the chosen worker's library and no other's.
     for library in ("eventlet", "gevent"):

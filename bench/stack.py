@@ -234,24 +234,54 @@ class Bench:
 
     def workers(self, workers: list[str], messages: int, rounds: int, form: tuple[str, str]) -> dict:
         """Dynamic page, RTT and fan-out through 8001 for each worker class, interleaved run by run."""
-        runs = {w: [] for w in workers}
+        return self.variants({w: {"DEVBOX_WORKER": w} for w in workers}, messages, rounds, form)
+
+    def servers(self, messages: int, rounds: int, form: tuple[str, str]) -> dict:
+        """gunicorn's gevent worker against uWSGI's gevent loop, as workers() does, with
+        `fab reload` (idle, after a save) and each instance's memory."""
+        return self.variants({"gunicorn (gevent)": {"DEVBOX_WORKER": "gevent"},
+                              "uwsgi (gevent)": {"DEVBOX_SERVER": "uwsgi"}}, messages, rounds, form, extra=True)
+
+    def variants(self, variants: dict[str, dict], messages: int, rounds: int, form: tuple[str, str],
+                 extra: bool = False) -> dict:
+        runs = {name: [] for name in variants}
         try:
             for _ in range(self.runs):
-                for worker in workers:
-                    self.switch(DEVBOX_WORKER=worker)
+                for name, overrides in variants.items():
+                    self.switch(**{"DEVBOX_WORKER": None, "DEVBOX_SERVER": None, **overrides})
                     run = {"dynamic_rps": self.on_host("/")["rps"]}
                     rtt = self.rtt_via_host(messages)
                     run.update(rtt_median_ms=rtt["median_ms"], rtt_p99_ms=rtt["p99_ms"])
                     for n in (100, 1000):
                         spread = fanout.measure(self.load_url, n, rounds, *form)
                         run.update({f"fanout_{n}_{q}_ms": spread[f"{q}_ms"] for q in ("median", "p99")})
-                    runs[worker].append(run)
+                    if extra:
+                        run.update(reload_s=self.idle_reload(), rss_mib=self.instance_rss_mib())
+                    runs[name].append(run)
         finally:
-            self.switch(DEVBOX_WORKER=None)
-        result = {w: {key: round(median([run[key] for run in rs]), 3) for key in rs[0]} for w, rs in runs.items()}
+            self.switch(DEVBOX_WORKER=None, DEVBOX_SERVER=None)
+        result = {n: {key: round(median([run[key] for run in rs]), 3) for key in rs[0]} for n, rs in runs.items()}
         for figures in result.values():
             figures["dynamic_rps"] = round(figures["dynamic_rps"])
         return result
+
+    def idle_reload(self) -> float:
+        """Seconds of `fab reload` to new code after a save, as it reports them."""
+        next((ROOT / self.s["app"]["folder"]).rglob("*.py")).touch()
+        out = subprocess.run([sys.executable, "-m", "fabric", "reload"], cwd=ROOT, capture_output=True, text=True,
+                             check=True).stdout
+        return float(out.rsplit(" after ", 1)[1].split("s", 1)[0])
+
+    def instance_rss_mib(self) -> float:
+        """The first instance's resident memory, master and worker, in MiB (ps in the guest)."""
+        guests = devbox_guest.Guests(self.s)
+        try:
+            unit = self.s["app_units"][0]
+            out = guests.of_instance(1).run(
+                f"pid=$(systemctl show -p MainPID --value {unit}); ps -o rss= -p $pid --ppid $pid", hide=True).stdout
+        finally:
+            guests.close()
+        return round(sum(int(x) for x in out.split()) / 1024, 1)
 
     def scaling(self, counts: list[int], clients: list[int], rounds: int, form: tuple[str, str]) -> dict:
         """Dynamic req/s and broadcast fan-out through 8001 at each number of app instances,
@@ -407,14 +437,20 @@ def table(r: dict, port: int) -> str:
         rows.append(("fab up from halted -> the app answering", f"median {r['up']['median_s']} s", ""))
     lines = ["| measure | figures | ratio / result |", "|---|---|---|"]
     lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
-    if r.get("workers"):
-        w = r["workers"]
+    for key, label in (("workers", "worker"), ("servers", "server")):
+        if not r.get(key):
+            continue
+        w = r[key]
         first = next(iter(w.values()))
-        lines += ["", f"| worker, all {via} | dynamic /, req/s | round trip median / p99, ms "
-                  "| broadcast to 100, median / p99 ms | broadcast to 1000, median / p99 ms |", "|---|---|---|---|---|"]
+        more = "reload_s" in first
+        lines += ["", f"| {label}, all {via} | dynamic /, req/s | round trip median / p99, ms "
+                  "| broadcast to 100, median / p99 ms | broadcast to 1000, median / p99 ms |"
+                  + (" fab reload, s | memory per instance, MiB |" if more else ""),
+                  "|---|---|---|---|---|" + ("---|---|" if more else "")]
         lines += [f"| {name} | {v['dynamic_rps']} ({ratio(v['dynamic_rps'], first['dynamic_rps'])}) "
                   f"| {v['rtt_median_ms']} / {v['rtt_p99_ms']} | {v['fanout_100_median_ms']} / {v['fanout_100_p99_ms']} "
-                  f"| {v['fanout_1000_median_ms']} / {v['fanout_1000_p99_ms']} |" for name, v in w.items()]
+                  f"| {v['fanout_1000_median_ms']} / {v['fanout_1000_p99_ms']} |"
+                  + (f" {v['reload_s']} | {v['rss_mib']} |" if more else "") for name, v in w.items()]
     if r.get("schemes"):
         h, t = r["schemes"]["http"], r["schemes"]["https"]
         lines += ["", "| through the host ports | HTTP | HTTPS | HTTPS / HTTP |", "|---|---|---|---|"]
@@ -449,7 +485,7 @@ def main(argv=None):
     parser.add_argument("--workers", default=",".join(devbox_settings.WORKERS),
                         help="worker classes to compare, comma-separated ('' to skip; default: all)")
     parser.add_argument("--only", help="comma-separated subset of: static,dynamic,rtt,reload,fanout,provision,crash,"
-                                       "workers,scaling,binds,reload_modes,nodes,schemes")
+                                       "workers,servers,scaling,binds,reload_modes,nodes,schemes")
     parser.add_argument("--post", default=fanout.POST, help=f"the app's form that broadcasts (default {fanout.POST})")
     parser.add_argument("--field", default=fanout.FIELD, help=f"its text field (default {fanout.FIELD})")
     parser.add_argument("--instances", default="1,2,4", help="app instances to compare (default 1,2,4)")
@@ -479,6 +515,7 @@ def main(argv=None):
                                                        "vagrant": ["vagrant", "provision"]}),
         "crash": lambda: bench.crash_recovery(max(5, args.runs)),
         "workers": lambda: bench.workers(workers, args.messages, 10, (args.post, args.field)) if workers else {},
+        "servers": lambda: bench.servers(args.messages, 10, (args.post, args.field)),
         "scaling": lambda: bench.scaling([int(n) for n in args.instances.split(",")],
                                          [int(c) for c in args.clients.split(",")], 10, (args.post, args.field)),
         "binds": lambda: bench.binds(args.messages),

@@ -8,6 +8,8 @@ set -euo pipefail
 
 master=${1:?usage: uwsgi-reload.sh MASTER_PID FIFO}
 fifo=${2:?usage: uwsgi-reload.sh MASTER_PID FIFO}
+# (A redirect to a missing fifo would make a plain file of it.)
+[[ -p $fifo ]] || { echo "uwsgi-reload.sh: no uWSGI master fifo at $fifo; is the instance up?" >&2; exit 1; }
 mapfile -t old < <(ps -o pid= --ppid "$master" | tr -d ' ')
 echo c > "$fifo"
 # The master looks for a worker that exited only once a second: a line on

@@ -400,7 +400,7 @@ def table(r: dict, port: int) -> str:
                      f"median {rl['median_s']} s ({rl['command_median_s']} s), max {rl['max_s']} s over {rl['reloads']}",
                      f"{rl['failed_requests']} failed of ~{rl['requests_during']} requests"))
     if "crash" in r:
-        rows.append(("kill -9 of the gunicorn master under load -> new worker answering",
+        rows.append(("kill -9 of the instance's master (gunicorn's or uWSGI's) under load -> new worker answering",
                      f"median {r['crash']['median_s']} s, max {r['crash']['max_s']} s over {r['crash']['runs']}", ""))
     if "provision" in r:
         fab, vagrant = r["provision"]["fab"], r["provision"]["vagrant"]

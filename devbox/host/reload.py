@@ -62,6 +62,15 @@ def check_same_app(settings: dict, health: dict) -> None:
                           "the same DEVBOX_APP / DEVBOX_WORKER as when the guest was provisioned")
 
 
+def answered(health: dict | None, before: dict | None, expected: str) -> str:
+    """What an instance that never showed the new code answered last, in a few words."""
+    if not health:
+        return "nothing answered it"
+    if before is not None and health["boot_id"] == before["boot_id"]:
+        return f"the worker from before the reload still answers, pid {health['pid']}"
+    return f"a new worker answers with version {health['version']}, the files here are {expected}"
+
+
 def reload_app(settings: dict, guests: devbox_guest.Guests, nginx: bool = False, timeout: float = 60,
                rolling: bool = False) -> tuple[float, dict]:
     """Reload every app instance gracefully (restart those that are down), on
@@ -77,8 +86,10 @@ def reload_app(settings: dict, guests: devbox_guest.Guests, nginx: bool = False,
     expected = expected_version(settings)
     started = time.monotonic()
 
+    last = {}  # what each instance answered last: the error says why it was not the new code
+
     def new_code(instance):
-        health = devbox_guest.health_or_none(url, devbox_guest.instance_path(instance))
+        health = last[instance] = devbox_guest.health_or_none(url, devbox_guest.instance_path(instance))
         if not health or (before[instance] is not None and health["boot_id"] == before[instance]["boot_id"]):
             return None
         # A file saved after the reload began may be in the new worker already.
@@ -103,8 +114,9 @@ def reload_app(settings: dict, guests: devbox_guest.Guests, nginx: bool = False,
                 log = printable(guests.of_instance(instance).run(f"sudo tail -n 15 {settings['paths']['logs']}/app.log",
                                                                  hide=True, warn=True).stdout)
                 raise ReloadError(f"the new code did not answer within {timeout:g}s"
-                                  f"{f' on instance {instance}' if len(instances) > 1 else ''}; the app log is above",
-                                  log=log)
+                                  f"{f' on instance {instance}' if len(instances) > 1 else ''} "
+                                  f"({answered(last.get(instance), before[instance], expected_version(settings))}); "
+                                  "the app log is above", log=log)
             if after[instance]["status"] != "ok":
                 raise LoadFailed(f"the new code failed to load: {after[instance]['error']}; fix it and save again "
                                  "(fab logs shows the traceback)")

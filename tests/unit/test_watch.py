@@ -6,6 +6,7 @@ import threading
 import pytest
 
 from devbox import settings as devbox_settings
+from devbox.host.reload import answered
 from devbox.host.watch import (CSS, NGINX, PAGE, PROVISION, RELOAD, TEMPLATE, Debouncer, classify, refresh_action,
                                takes_reload)
 from tests.unit.conftest import SECOND_APP_FOLDER
@@ -150,3 +151,11 @@ def test_run_fires_each_burst_on_its_thread(settings):
         stop.set()
         thread.join()
     assert fired == [({PAGE}, ["app/static/app.js"])]
+
+
+def test_a_reload_that_times_out_says_what_the_instance_answered():
+    old = {"boot_id": "a", "pid": 7, "version": "v1"}
+    assert answered(None, old, "v2") == "nothing answered it"
+    assert "from before the reload" in answered(old, old, "v2") and "pid 7" in answered(old, old, "v2")
+    assert answered({**old, "boot_id": "b", "version": "v3"}, old, "v2") == \
+        "a new worker answers with version v3, the files here are v2"

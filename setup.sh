@@ -216,7 +216,7 @@ if [[ $command == test && $provider == libvirt ]]; then
 fi
 
 if [[ $command == test ]]; then
-  configured=$(settings worker)
+  configured=$(settings worker) configured_server=$(settings server)
   say "tests ($configured worker, $(settings app.wsgi))"
   status=0
   "$py" -m pytest "$@" || status=$?
@@ -256,11 +256,13 @@ if [[ $command == test ]]; then
   # The whole run also proves the stack with the other worker classes and with
   # a second app: the guest is switched to each (DEVBOX_WORKER, DEVBOX_APP, as a
   # user would switch settings), the stack suite runs again, then it switches back.
+  # Each worker class under gunicorn (uWSGI takes gevent alone), the configured one aside.
   workers=$("$py" -c 'from devbox.settings import WORKERS; print(*WORKERS)')
   for worker in $workers; do
-    [[ $worker != "$configured" ]] || continue
+    [[ $worker != "$configured" || $configured_server != gunicorn ]] || continue
     say "stack tests ($worker worker)"
-    switch DEVBOX_WORKER="$worker" && DEVBOX_WORKER=$worker "$py" -m pytest tests/stack || status=1
+    switch DEVBOX_SERVER=gunicorn DEVBOX_WORKER="$worker" &&
+      DEVBOX_SERVER=gunicorn DEVBOX_WORKER=$worker "$py" -m pytest tests/stack || status=1
   done
   # Production's topology: several app instances behind nginx's sticky balancing.
   say "stack tests (3 app instances)"
@@ -277,6 +279,15 @@ if [[ $command == test ]]; then
   DEVBOX_NODES=2 vagrant destroy -f '/^app[0-9]+$/' > .cache/nodes.log 2>&1 || { cat .cache/nodes.log; status=1; }
   say "stack tests (the second app, $test_app)"
   switch DEVBOX_APP="$test_app" && DEVBOX_APP=$test_app "$py" -m pytest tests/stack "$test_app/tests" || status=1
+  # The other app server, with both apps.
+  for server in $("$py" -c 'from devbox.settings import SERVERS; print(*SERVERS)'); do
+    [[ $server != "$configured_server" ]] || continue
+    say "stack tests ($server)"
+    switch DEVBOX_SERVER="$server" && DEVBOX_SERVER=$server "$py" -m pytest tests/stack "${team[@]}" || status=1
+    say "stack tests ($server, $test_app)"
+    switch DEVBOX_SERVER="$server" DEVBOX_APP="$test_app" &&
+      DEVBOX_SERVER=$server DEVBOX_APP=$test_app "$py" -m pytest tests/stack "$test_app/tests" || status=1
+  done
   if [[ $provider == lxc ]]; then
     say "stack tests (libvirt VM)"
     if wait "$vm_up"; then
@@ -299,7 +310,7 @@ if [[ $command == test ]]; then
     (cd "$vm_tree" && env "${vm_env[@]}" vagrant destroy -f) > .cache/destroy.log 2>&1 || { cat .cache/destroy.log; status=1; }
     rm -rf "$vm_tree"
   fi
-  say "back to the configured app and worker"
+  say "back to the configured app, server and worker"
   switch || status=1
   summary
   exit $status

@@ -32,6 +32,7 @@ from pathlib import Path
 from gunicorn.util import import_app
 
 from devbox import appcode
+from devbox.appserver.uwsgi_websockets import under_uwsgi
 
 PREFIX = "/_devbox/"
 # devbox's own browser files (static/ at the top of the repository).
@@ -110,6 +111,7 @@ class Devbox:
         self.boot_id = uuid.uuid4().hex
         self.version = appcode.version(app_dir, static_dir)
         self.app, self.error = None, None
+        self.websockets = under_uwsgi()
         try:
             self.app = import_app(target)
         except (Exception, SystemExit) as exc:  # whatever the app's import raised; the worker lives on
@@ -142,6 +144,9 @@ class Devbox:
         if self.app is None:
             return self.respond(start_response, "503 Service Unavailable", PAGE.read_bytes(),
                                 "text/html; charset=utf-8", [("Retry-After", "1")])
+        if self.websockets is not None:
+            with self.websockets.serving(environ):
+                return self.app(environ, start_response)
         return self.app(environ, start_response)
 
     def devbox(self, path, environ, start_response):

@@ -78,6 +78,18 @@ def round_trip(ws):
             return frame
 
 
+def closed(ws) -> bool:
+    """Whether the server closes ``ws`` (rather than leaving it hanging): a round
+    trip ends in a closed connection, not in the socket's time-out."""
+    try:
+        round_trip(ws)
+    except (websocket.WebSocketTimeoutException, TimeoutError):
+        return False
+    except (websocket.WebSocketException, OSError):
+        return True  # closed, or ended with what is no WebSocket frame
+    return False
+
+
 @pytest.fixture
 def connect_socket(base_url):
     """Factory: raw Socket.IO WebSockets through the forwarded port, closed after the test."""

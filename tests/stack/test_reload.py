@@ -16,7 +16,7 @@ from devbox.host.guest import wait_for
 from devbox.host.reload import expected_version
 from devbox.settings import ROOT
 from tests.helpers import Load, fab, reloading, worker_pids
-from tests.stack.conftest import round_trip
+from tests.stack.conftest import closed, round_trip
 
 PLAIN = "tests/apps/plain"  # the second app; the stack suite runs against it too
 
@@ -78,11 +78,19 @@ def test_no_request_fails_during_a_reload(base_url, http, add_probe):
     assert [a for a in load.answers if a[1] != expected[a[0]]] == []
 
 
-def test_a_client_connected_before_a_reload_stays_served(connect_socket, add_probe, guests, settings):
+def test_a_client_connected_before_a_reload_is_served_or_told_at_once_to_reconnect(connect_socket, add_probe, guests,
+                                                                                   settings):
     ws = connect_socket()
     add_probe()
     with reloading(guests, settings):
-        assert round_trip(ws)
+        if settings["server"] == "uwsgi":
+            # uWSGI retires the old worker before it starts the new one: its
+            # WebSockets are closed at once (devbox/appserver/uwsgi_websockets.py),
+            # and the client's next connection is served.
+            assert closed(ws)
+            assert round_trip(connect_socket())
+        else:  # gunicorn: the retired worker serves it while the new one boots
+            assert round_trip(ws)
 
 
 def test_an_invalid_nginx_config_is_refused_and_the_old_one_keeps_serving(http, edit, settings):
@@ -159,7 +167,8 @@ def test_with_a_thousand_clients_the_reload_returns_only_once_old_code_stopped_a
             holders = [line.split()[1] for line in out if line.startswith("holds ")]
             newest = next(line.split()[1] for line in out if line.startswith("newest "))
             assert f"newest {newest}" not in before, (before, out)  # a new worker took over...
-            assert holders == [newest], out                         # ...and it alone takes requests
+            # ...and it alone takes requests (uWSGI forks it only once the old one is gone: maybe none yet).
+            assert holders == [newest] or (settings["server"] == "uwsgi" and not holders), out
     finally:
         for ws in clients:
             ws.close()

@@ -46,9 +46,9 @@ def settings(deploy_file: str | os.PathLike | None = None) -> tuple[dict, dict, 
     """(devbox.yaml as the server gets it, deploy.yaml checked, the server's settings as the host sees them)."""
     raw = devbox_settings.read_yaml(Path(os.environ.get("DEVBOX_SETTINGS") or devbox_settings.DEFAULT_FILE))
     if isinstance(raw, dict):
-        # The app and worker a developer picked for the devbox go along; the
-        # devbox's own overrides (ports, instances, app guests) do not.
-        for variable in ("DEVBOX_APP", "DEVBOX_WORKER"):
+        # The app, server and worker a developer picked for the devbox go along;
+        # the devbox's own overrides (ports, instances, app guests) do not.
+        for variable in ("DEVBOX_APP", "DEVBOX_WORKER", "DEVBOX_SERVER"):
             if os.environ.get(variable):
                 devbox_settings.OVERRIDES[variable](raw, os.environ[variable])
     deploy = devbox_settings.load_deploy(deploy_file)  # its messages name deploy.yaml

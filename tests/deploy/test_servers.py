@@ -6,6 +6,7 @@ on every machine."""
 
 from __future__ import annotations
 
+import os
 import socket
 
 import pytest
@@ -15,6 +16,8 @@ from tests.deploy.conftest import CLUSTER_DOMAIN, PLAIN_APP, _defaults, fab, wri
 from tests.deploy.test_deploy import https, ssh, under_load
 
 APP_PORT = devbox_settings.SETTINGS["app_port"].default
+# The project's devbox.yaml is devbox's defaults; DEVBOX_SERVER goes along to the servers.
+SERVER = os.environ.get("DEVBOX_SERVER") or devbox_settings.SETTINGS["server"].default
 
 
 @pytest.fixture(scope="session")
@@ -75,7 +78,9 @@ def test_only_the_front_reaches_the_app_servers_and_only_they_reach_its_redis(cl
     assert [connects(front, port) for port in (80, 443, 6379)] == [True, True, False]
     assert [connects(address, port) for address in apps for port in (80, 443, APP_PORT)] == [False] * 6
     for address in apps:
-        answer = ssh(cluster, f"curl -sS --max-time 5 http://{address}:{APP_PORT}/_devbox/health", front).stdout
+        # In the app server's protocol (HTTP, or uwsgi's), as the front's nginx asks.
+        answer = ssh(cluster, f"cd /srv/devbox/current && python3 -m devbox.guest.ask_app {SERVER} "
+                              f"{address}:{APP_PORT} /_devbox/health", front).stdout
         assert '"status": "ok"' in answer, (address, answer)
     # Each app server reaches the front's Redis with the password the front made, and shares its SECRET_KEY.
     secrets = []

@@ -8,18 +8,12 @@ worker beside the old one instead. So when the worker is told to retire
 (SIGHUP), its WebSocket connections are shut down at once: their clients
 reconnect to the new worker (Socket.IO's do by themselves), while plain
 requests keep the mercy to finish.
-
-And where the app serves Socket.IO through python-engineio's uWSGI driver
-(Flask-SocketIO's ``gevent_uwsgi`` mode), a WebSocket the server ends is
-really closed: the driver's ``close()`` stops watching the connection but
-leaves it open, so a client told to go (its Engine.IO close, a missed
-heartbeat) stayed connected until it hung up itself.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib.util
+import os
 import signal
 import socket
 
@@ -29,8 +23,10 @@ class WebSockets:
 
     def __init__(self, uwsgi, gevent):
         self.uwsgi = uwsgi
-        self.open: set[int] = set()
-        gevent.signal_handler(signal.SIGHUP, self.shut_down)  # beside uWSGI's own handler, which retires the worker
+        self.open: dict[int, int] = {}  # file descriptor -> its inode, which a reused descriptor would not have
+        # Once gevent's loop runs: uWSGI's own graceful handler must be the
+        # first watcher of SIGHUP, or libev leaves uWSGI's immediate exit in place.
+        gevent.get_hub().loop.run_callback(gevent.signal_handler, signal.SIGHUP, self.shut_down)
 
     @contextlib.contextmanager
     def serving(self, environ):
@@ -39,46 +35,27 @@ class WebSockets:
             yield
             return
         fd = self.uwsgi.connection_fd()
-        self.open.add(fd)
+        self.open[fd] = os.fstat(fd).st_ino
         try:
             yield
         finally:
-            self.open.discard(fd)
+            self.open.pop(fd, None)
 
     def shut_down(self) -> None:
         """End every WebSocket connection: the app's handler sees the peer gone and returns."""
-        for fd in list(self.open):
-            shut_down(fd)
-
-
-def shut_down(fd: int) -> None:
-    """End a connection uWSGI holds; its file descriptor stays uWSGI's to close."""
-    conn = socket.socket(fileno=fd)
-    try:
-        conn.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass  # already gone
-    finally:
-        conn.detach()
-
-
-def close_engineio_websockets() -> None:
-    """python-engineio's uWSGI driver, if the app has it: ``close()`` ends the connection too."""
-    if importlib.util.find_spec("engineio") is None:
-        return
-    from engineio.async_drivers import gevent_uwsgi
-    driver = gevent_uwsgi.uWSGIWebSocket
-    if getattr(driver.close, "devbox", False):
-        return
-    original = driver.close
-
-    def close(self):
-        if self._sock is not None:
-            shut_down(self._sock)  # the reader's wait() then sees the peer gone
-        original(self)
-
-    close.devbox = True
-    driver.close = close
+        for fd, inode in list(self.open.items()):
+            try:
+                if os.fstat(fd).st_ino != inode:
+                    continue  # closed by uWSGI and reused meanwhile: another connection
+                conn = socket.socket(fileno=fd)
+            except OSError:
+                continue  # already gone
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            finally:
+                conn.detach()  # the descriptor stays uWSGI's to close
 
 
 def under_uwsgi() -> WebSockets | None:
@@ -88,5 +65,4 @@ def under_uwsgi() -> WebSockets | None:
         import uwsgi
     except ImportError:
         return None
-    close_engineio_websockets()
     return WebSockets(uwsgi, gevent)

@@ -111,7 +111,11 @@ class Devbox:
         self.boot_id = uuid.uuid4().hex
         self.version = appcode.version(app_dir, static_dir)
         self.app, self.error = None, None
-        self.websockets = under_uwsgi()
+        try:
+            self.websockets = under_uwsgi()
+        except Exception as exc:  # a speed-up of reloads only: never a reason to fail
+            self.websockets = None
+            print(f"devbox: WebSockets will wait out uWSGI's reloads: {exc}", file=sys.stderr)
         try:
             self.app = import_app(target)
         except (Exception, SystemExit) as exc:  # whatever the app's import raised; the worker lives on

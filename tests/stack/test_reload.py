@@ -82,6 +82,8 @@ def test_a_client_connected_before_a_reload_is_served_or_told_at_once_to_reconne
                                                                                    settings):
     ws = connect_socket()
     add_probe()
+    graceful = f"sudo journalctl -u {settings['app_units'][0]} -o cat | grep -c 'main gevent watchers stopped' || true"
+    retired = int(guests.of_instance(1).run(graceful, hide=True).stdout)
     with reloading(guests, settings):
         if settings["server"] == "uwsgi":
             # uWSGI retires the old worker before it starts the new one: its
@@ -89,6 +91,9 @@ def test_a_client_connected_before_a_reload_is_served_or_told_at_once_to_reconne
             # and the client's next connection is served.
             assert closed(ws)
             assert round_trip(connect_socket())
+            # By uWSGI's graceful path, which lets plain requests finish (not its
+            # immediate exit, which an early SIGHUP handler of devbox's would leave).
+            assert int(guests.of_instance(1).run(graceful, hide=True).stdout) > retired
         else:  # gunicorn: the retired worker serves it while the new one boots
             assert round_trip(ws)
 

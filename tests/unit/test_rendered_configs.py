@@ -230,6 +230,7 @@ def test_uwsgi_serves_every_instance_over_the_uwsgi_protocol(raw, nginx_check, l
             "        uwsgi_read_timeout 1h;\n    }") in site
     assert "        rewrite ^ /_devbox/health break;\n        uwsgi_pass devbox_app_2;" in site
     for param in ("HTTP_X_FORWARDED_PROTO $scheme", 'HTTP_X_FORWARDED_HOST ""', 'HTTP_FORWARDED ""',
+                  "HTTP_HOST $devbox_app_host_http",  # no proxy_redirect: the app makes host-port URLs itself
                   'HTTP_ACCEPT_ENCODING ""'):
         assert f"    uwsgi_param {param};\n" in site
     result = nginx_check(site)

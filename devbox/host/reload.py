@@ -62,11 +62,16 @@ def check_same_app(settings: dict, health: dict) -> None:
                           "the same DEVBOX_APP / DEVBOX_WORKER as when the guest was provisioned")
 
 
+def same_worker(health: dict, before: dict | None) -> bool:
+    """Whether ``health`` comes from the worker that answered ``before`` the reload."""
+    return before is not None and health["boot_id"] == before["boot_id"]
+
+
 def answered(health: dict | None, before: dict | None, expected: str) -> str:
     """What an instance that never showed the new code answered last, in a few words."""
     if not health:
         return "nothing answered it"
-    if before is not None and health["boot_id"] == before["boot_id"]:
+    if same_worker(health, before):
         return f"the worker from before the reload still answers, pid {health['pid']}"
     return f"a new worker answers with version {health['version']}, the files here are {expected}"
 
@@ -90,7 +95,7 @@ def reload_app(settings: dict, guests: devbox_guest.Guests, nginx: bool = False,
 
     def new_code(instance):
         health = last[instance] = devbox_guest.health_or_none(url, devbox_guest.instance_path(instance))
-        if not health or (before[instance] is not None and health["boot_id"] == before[instance]["boot_id"]):
+        if not health or same_worker(health, before[instance]):
             return None
         # A file saved after the reload began may be in the new worker already.
         return health if health["version"] == expected or health["version"] == expected_version(settings) else None

@@ -276,10 +276,10 @@ def test_app_guests_are_reached_over_tcp_and_share_the_fronts_redis(nginx_check,
     # REDIS_URL comes with the password, from secret.env: not the guest's own loopback.
     assert not [line for line in render("app/app.env.j2", app_guest).splitlines() if line.startswith("REDIS_URL=")]
     # uWSGI on TCP still has the sockets' folder made, for its master's fifo.
-    unit = render("app/app@.service.j2", devbox_settings.validate({**raw, "server": "uwsgi", "worker": "gevent"}))
-    assert "socket = 10.0.3.202:5001" in render("app/uwsgi.ini.j2", devbox_settings.validate(
-        {**raw, "server": "uwsgi", "worker": "gevent"})).splitlines()
-    assert "ExecStartPre=+/usr/bin/install -d -o devbox -g www-data -m 750 /run/devbox-app\n" in unit
+    uwsgi_guest = devbox_settings.validate({**raw, "server": "uwsgi", "worker": "gevent"})
+    assert "socket = 10.0.3.202:5001" in render("app/uwsgi.ini.j2", uwsgi_guest).splitlines()
+    assert ("ExecStartPre=+/usr/bin/install -d -o devbox -g www-data -m 750 /run/devbox-app\n"
+            in render("app/app@.service.j2", uwsgi_guest))
 
 
 @pytest.mark.parametrize("tls", [True, False])

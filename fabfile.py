@@ -261,16 +261,20 @@ def status(c):
     print(f"app       {s['app']['wsgi']} in {s['app']['folder']}/, {runner}, "
           f"{s['instances']} instance{'s' if s['instances'] > 1 else ''}{where}")
     healths = devbox_guest.instance_healths(s)
-    actives = {}  # one systemctl per guest, whatever its number of instances
+    actives, vassals = {}, {}  # one systemctl per guest, whatever its number of instances
     for guest in dict.fromkeys(s["instance_guests"]):
         units = s["guests"][guest]["units"]
         answers = (run(f"systemctl is-active {' '.join(units)}", guest).split() if states[guest][0] == "running"
                    else [f"{guest} is down"] * len(units))
         actives.update(zip(units, answers))
+        if s["server"] == "uwsgi" and states[guest][0] == "running":  # each emperor's vassals: two while one hands over
+            folders = " ".join(f"{s['app_socket_dir']}/vassals-{unit.split('@')[1].split('.')[0]}" for unit in units)
+            counts = run(f"for d in {folders}; do sudo ls $d 2>/dev/null | wc -l; done", guest).split()
+            vassals.update((unit, f", {n} vassal{'s' if n != '1' else ''}") for unit, n in zip(units, counts))
     for instance, (unit, bind, guest) in enumerate(zip(s["app_units"], s["app_binds"], s["instance_guests"]), 1):
         health, active = healths[instance], actives[unit]
         answer = (f"{health['status']}, version {health['version']}, pid {health['pid']}" if health
-                  else "no answer")
+                  else "no answer") + vassals.get(unit, "")
         print(f"  {unit} {active}{f' on {guest}' if s['nodes'] else ''}, on {bind}: {answer}")
     print(f"nginx     {nginx}, {run('/usr/sbin/nginx -v 2>&1')} on guest port {s['guest_port']} "
           f"<- {s['host_ip']}:{s['host_port']}")

@@ -165,13 +165,14 @@ class Bench:
                 "failed_requests": report["non_2xx"] + report["socket_errors"]}
 
     def crash_recovery(self, times: int) -> dict:
-        """`kill -9` of the gunicorn master under load (wrk on the forwarded port), then seconds until a new
+        """`kill -9` of the gunicorn master (or uWSGI vassal) under load (wrk on the forwarded port), then seconds until a new
         worker answers through that port."""
         samples = []
         for _ in range(times):
-            before = devbox_guest.health(self.base_url)["boot_id"]
-            master = self.guest.run(f"systemctl show -p MainPID --value {self.s['app_units'][0]}",
-                                    hide=True).stdout.strip()
+            health = devbox_guest.health(self.base_url)
+            before = health["boot_id"]
+            # The worker's master: gunicorn's, or under uWSGI its vassal's, which the emperor starts again.
+            master = self.guest.run(f"ps -o ppid= -p {health['pid']}", hide=True).stdout.strip()
             loader = subprocess.Popen(wrk_command(self.load_url + "/", 4).split(), stdout=subprocess.DEVNULL)
             time.sleep(1)
             started = time.monotonic()
@@ -256,7 +257,7 @@ class Bench:
                         spread = fanout.measure(self.load_url, n, rounds, *form)
                         run.update({f"fanout_{n}_{q}_ms": spread[f"{q}_ms"] for q in ("median", "p99")})
                     if extra:
-                        run.update(reload_s=self.idle_reload(), rss_mib=self.instance_rss_mib())
+                        run.update(reload_s=self.idle_reload(), rss_mib=self.instance_rss_mib())  # a fresh worker's memory
                     runs[name].append(run)
         finally:
             self.switch(DEVBOX_WORKER=None, DEVBOX_SERVER=None)
@@ -273,15 +274,25 @@ class Bench:
         return float(out.rsplit(" after ", 1)[1].split("s", 1)[0])
 
     def instance_rss_mib(self) -> float:
-        """The first instance's resident memory, master and worker, in MiB (ps in the guest)."""
+        """The first instance's resident memory, every process of its unit (master and worker; uWSGI's
+        emperor, vassal master and worker), in MiB (ps in the guest), once a retired worker (or
+        vassal) is gone: the main process has one child."""
         guests = devbox_guest.Guests(self.s)
         try:
             unit = self.s["app_units"][0]
-            out = guests.of_instance(1).run(
-                f"pid=$(systemctl show -p MainPID --value {unit}); ps -o rss= -p $pid --ppid $pid", hide=True).stdout
+            command = (f"pid=$(systemctl show -p MainPID --value {unit}); kids=$(ps -o pid= --ppid $pid | "
+                       "tr -d ' ' | paste -sd,); echo $kids; ps -o rss= -p $pid --ppid \"$pid${kids:+,$kids}\"")
+            out = []
+
+            def settled():
+                out[:] = guests.of_instance(1).run(command, hide=True).stdout.split("\n", 1)
+                return "," not in out[0]
+            if not devbox_guest.wait_for(settled, timeout=30):
+                raise SystemExit(f"bench: {unit} still has more than one worker after 30 s: {out}")
+            out = out[1].split()
         finally:
             guests.close()
-        return round(sum(int(x) for x in out.split()) / 1024, 1)
+        return round(sum(int(x) for x in out) / 1024, 1)
 
     def scaling(self, counts: list[int], clients: list[int], rounds: int, form: tuple[str, str]) -> dict:
         """Dynamic req/s and broadcast fan-out through 8001 at each number of app instances,
@@ -400,7 +411,7 @@ def table(r: dict, port: int) -> str:
                      f"median {rl['median_s']} s ({rl['command_median_s']} s), max {rl['max_s']} s over {rl['reloads']}",
                      f"{rl['failed_requests']} failed of ~{rl['requests_during']} requests"))
     if "crash" in r:
-        rows.append(("kill -9 of the instance's master (gunicorn's or uWSGI's) under load -> new worker answering",
+        rows.append(("kill -9 of the instance's master (gunicorn's, or its uWSGI vassal's) under load -> new worker answering",
                      f"median {r['crash']['median_s']} s, max {r['crash']['max_s']} s over {r['crash']['runs']}", ""))
     if "provision" in r:
         fab, vagrant = r["provision"]["fab"], r["provision"]["vagrant"]

@@ -44,15 +44,23 @@ def boot_ids(http, settings):
 
 
 def main_pid(guests, settings, instance=1):
-    """An app instance's main process, on the guest that runs it: its gunicorn master."""
+    """An app instance's main process, on the guest that runs it: its gunicorn master, or uWSGI's emperor."""
     unit = settings["app_units"][instance - 1]
     return guests.of_instance(instance).run(f"systemctl show -p MainPID --value {unit}", hide=True).stdout.strip()
 
 
+def workers_command(settings, master):
+    """A shell command printing the pids of an app instance's workers, oldest first: the children of
+    ``master``, its main process (gunicorn's master), or under uWSGI the children of the emperor's vassals."""
+    if settings["server"] == "uwsgi":
+        master = f"\"$(ps -o pid= --ppid {master} | tr -d ' ' | paste -sd,)\""
+    return f"ps -o pid= --sort=start_time --ppid {master}"
+
+
 def worker_pids(guests, settings, instance=1, master=None):
-    """An app instance's gunicorn workers: the children of ``master`` (default: its master now)."""
+    """An app instance's workers, oldest first (``master``: its main process, default the one now)."""
     master = master or main_pid(guests, settings, instance)
-    return guests.of_instance(instance).run(f"ps -o pid= --ppid {master}", hide=True, warn=True).stdout.split()
+    return guests.of_instance(instance).run(workers_command(settings, master), hide=True, warn=True).stdout.split()
 
 
 @contextmanager

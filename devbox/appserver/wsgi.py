@@ -32,7 +32,7 @@ from pathlib import Path
 from gunicorn.util import import_app
 
 from devbox import appcode
-from devbox.appserver.uwsgi_websockets import under_uwsgi
+from devbox.appserver.uwsgi_retire import under_uwsgi
 
 PREFIX = "/_devbox/"
 # devbox's own browser files (static/ at the top of the repository).
@@ -112,10 +112,9 @@ class Devbox:
         self.version = appcode.version(app_dir, static_dir)
         self.app, self.error = None, None
         try:
-            self.websockets = under_uwsgi()
-        except Exception as exc:  # a speed-up of reloads only: never a reason to fail
-            self.websockets = None
-            print(f"devbox: WebSockets will wait out uWSGI's reloads: {exc}", file=sys.stderr)
+            under_uwsgi()
+        except Exception as exc:  # the reload's wait only: never a reason to fail
+            print(f"devbox: a reload will not see this uWSGI worker retire: {exc}", file=sys.stderr)
         try:
             self.app = import_app(target)
         except (Exception, SystemExit) as exc:  # whatever the app's import raised; the worker lives on
@@ -148,9 +147,6 @@ class Devbox:
         if self.app is None:
             return self.respond(start_response, "503 Service Unavailable", PAGE.read_bytes(),
                                 "text/html; charset=utf-8", [("Retry-After", "1")])
-        if self.websockets is not None:
-            with self.websockets.serving(environ):
-                return self.app(environ, start_response)
         return self.app(environ, start_response)
 
     def devbox(self, path, environ, start_response):

@@ -40,7 +40,7 @@ def test_status_shows_every_layer(settings, http):
     # Every instance on its own line, with its own health (and guest).
     assert [row for row in rows if row[0].startswith(f"{settings['name']}@")] == [
         [unit, f"active{f' on {guest}' if nodes else ''}, on {bind}: ok, version {health['version']}, "
-               f"pid {health['pid']}"]
+               f"pid {health['pid']}{', 1 vassal' if settings['server'] == 'uwsgi' else ''}"]
         for unit, bind, guest, health in zip(settings["app_units"], settings["app_binds"],
                                              settings["instance_guests"], instances)]
     assert lines["nginx"].startswith("active, nginx version: nginx/")

@@ -15,8 +15,8 @@ from bench import fanout
 from devbox.host.guest import wait_for
 from devbox.host.reload import expected_version
 from devbox.settings import ROOT
-from tests.helpers import Load, fab, reloading, worker_pids
-from tests.stack.conftest import closed, round_trip
+from tests.helpers import Load, fab, reloading, worker_pids, workers_command
+from tests.stack.conftest import round_trip
 
 PLAIN = "tests/apps/plain"  # the second app; the stack suite runs against it too
 
@@ -85,17 +85,13 @@ def test_a_client_connected_before_a_reload_is_served_or_told_at_once_to_reconne
     graceful = f"sudo journalctl -u {settings['app_units'][0]} -o cat | grep -c 'main gevent watchers stopped' || true"
     retired = int(guests.of_instance(1).run(graceful, hide=True).stdout)
     with reloading(guests, settings):
-        if settings["server"] == "uwsgi":
-            # uWSGI retires the old worker before it starts the new one: its
-            # WebSockets are closed at once (devbox/appserver/uwsgi_websockets.py),
-            # and the client's next connection is served.
-            assert closed(ws)
-            assert round_trip(connect_socket())
-            # By uWSGI's graceful path, which lets plain requests finish (not its
-            # immediate exit, which an early SIGHUP handler of devbox's would leave).
-            assert int(guests.of_instance(1).run(graceful, hide=True).stdout) > retired
-        else:  # gunicorn: the retired worker serves it while the new one boots
-            assert round_trip(ws)
+        # The retired worker serves it while the new one boots (under uWSGI, the old vassal).
+        assert round_trip(ws)
+    if settings["server"] == "uwsgi":
+        # The old vassal retired by uWSGI's graceful path, which lets its requests
+        # finish (not its immediate exit, which an early SIGHUP handler of devbox's
+        # would leave: devbox/appserver/uwsgi_retire.py).
+        assert wait_for(lambda: int(guests.of_instance(1).run(graceful, hide=True).stdout) > retired, timeout=15)
 
 
 def test_an_invalid_nginx_config_is_refused_and_the_old_one_keeps_serving(http, edit, settings):
@@ -144,14 +140,14 @@ def test_settings_that_name_another_app_than_the_guest_runs_are_one_line(setting
 
 
 # Run in the guest right after the app unit's ExecReload returns: which of the
-# master's workers still hold the listening socket, and which is the newest.
+# instance's workers still hold the listening socket, and which is the newest.
 HOLDERS = r"""
-master=$(systemctl show -p MainPID --value {unit})
 inode=$(bash {root}/provision/guest/app/listener.sh {bind})
-for pid in $(ps -o pid= --ppid "$master" --sort=start_time); do
+workers=$({workers})
+for pid in $workers; do
   [ -n "$(find /proc/$pid/fd -lname "socket:\[$inode\]" -print -quit 2>/dev/null)" ] && echo "holds $pid"
 done
-echo "newest $(ps -o pid= --ppid "$master" --sort=start_time | tail -1)"
+echo "newest $(echo "$workers" | tail -1)"
 """
 
 
@@ -163,7 +159,9 @@ def test_with_a_thousand_clients_the_reload_returns_only_once_old_code_stopped_a
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     clients = fanout.open_clients(f"http://{settings['host_ip']}:{settings['host_port']}", 1000)
     unit, guest = settings["app_units"][0], guests.of_instance(1)
-    check = HOLDERS.format(unit=unit, root=settings["paths"]["synced"], bind=settings["app_binds"][0])
+    master = f"$(systemctl show -p MainPID --value {unit})"
+    check = HOLDERS.format(workers=workers_command(settings, master), root=settings["paths"]["synced"],
+                           bind=settings["app_binds"][0])
     try:
         for _ in range(3):
             before = guest.run(f"sudo bash -c {shlex.quote(check)}", hide=True).stdout
@@ -172,8 +170,7 @@ def test_with_a_thousand_clients_the_reload_returns_only_once_old_code_stopped_a
             holders = [line.split()[1] for line in out if line.startswith("holds ")]
             newest = next(line.split()[1] for line in out if line.startswith("newest "))
             assert f"newest {newest}" not in before, (before, out)  # a new worker took over...
-            # ...and it alone takes requests (uWSGI forks it only once the old one is gone: maybe none yet).
-            assert holders == [newest] or (settings["server"] == "uwsgi" and not holders), out
+            assert holders == [newest], out  # ...and it alone takes requests
     finally:
         for ws in clients:
             ws.close()

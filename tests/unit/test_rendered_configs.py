@@ -208,20 +208,29 @@ def test_unit_runs_devbox_entry_point_around_the_app(settings):
 
 
 def test_uwsgi_serves_every_instance_over_the_uwsgi_protocol(raw, nginx_check, localize):
-    # server: uwsgi: each instance's unit runs uWSGI on one ini; nginx speaks
-    # the uwsgi protocol to it, the Socket.IO stream unbuffered, and sets the
-    # forwarding variables itself, whatever a client sent.
+    # server: uwsgi: each instance's unit is an emperor holding the instance's
+    # socket, its vassals devbox's ini; nginx speaks the uwsgi protocol to
+    # them, the Socket.IO stream unbuffered, and sets the forwarding variables
+    # itself, whatever a client sent.
     settings = devbox_settings.validate({**raw, "server": "uwsgi", "worker": "gevent", "instances": 2})
     unit = render("app/app@.service.j2", settings)
-    assert f"ExecStart=/usr/bin/uwsgi --ini {settings['paths']['config']}/uwsgi.ini\n" in unit
-    assert "Type=notify\n" in unit and "uwsgi-reload.sh $MAINPID /run/devbox-app/%i.fifo\n" in unit
+    config, synced = settings["paths"]["config"], settings["paths"]["synced"]
+    assert (f"ExecStart={settings['paths']['venv']}/bin/python -m devbox.appserver.uwsgi_emperor "
+            "unix:/run/devbox-app/%i.sock 2048 -- \\\n    /usr/bin/uwsgi --emperor /run/devbox-app/vassals-%i ") in unit
+    assert f"--emperor-wrapper {synced}/provision/guest/app/uwsgi-vassal.sh\n" in unit
+    assert "Type=notify\nNotifyAccess=main\n" in unit
+    assert (f"uwsgi-vassals.sh start /run/devbox-app/vassals-%i {config}/uwsgi.ini\n" in unit
+            and f"uwsgi-vassals.sh reload /run/devbox-app/vassals-%i {config}/uwsgi.ini $MAINPID "
+                "unix:/run/devbox-app/%i.sock\n" in unit)
     assert "bin/gunicorn" not in unit and "app/reload.sh" not in unit
     ini = render("app/uwsgi.ini.j2", settings).splitlines()
     for line in ("module = devbox.appserver.wsgi:application", "master = true", "workers = 1",
                  f"gevent = {settings['max_clients']}", "gevent-early-monkey-patch = true",
-                 "socket = /run/devbox-app/$(DEVBOX_INSTANCE).sock", "die-on-term = true",
+                 f"hook-accepting1-once = exec:/bin/bash {synced}/provision/guest/app/uwsgi-vassals.sh retire "
+                 "/run/devbox-app/vassals-$(DEVBOX_INSTANCE) $(DEVBOX_EMPEROR_PID)",
                  f"virtualenv = {settings['paths']['venv']}", f"chdir = {settings['paths']['synced']}/app"):
         assert line in ini
+    assert not [line for line in ini if line.startswith("socket")]  # the emperor's, handed to each vassal
     site = render("nginx/site.conf.j2", localize(settings))
     assert "proxy_pass http://devbox_app" not in site
     for location in ("location / {", "location @app {", "location = /_devbox/health {"):
@@ -275,11 +284,10 @@ def test_app_guests_are_reached_over_tcp_and_share_the_fronts_redis(nginx_check,
     assert "ExecStartPre=+/bin/chown -R devbox:devbox /var/lib/devbox" in unit  # the shared DATA_DIR, the app's
     # REDIS_URL comes with the password, from secret.env: not the guest's own loopback.
     assert not [line for line in render("app/app.env.j2", app_guest).splitlines() if line.startswith("REDIS_URL=")]
-    # uWSGI on TCP still has the sockets' folder made, for its master's fifo.
-    uwsgi_guest = devbox_settings.validate({**raw, "server": "uwsgi", "worker": "gevent"})
-    assert "socket = 10.0.3.202:5001" in render("app/uwsgi.ini.j2", uwsgi_guest).splitlines()
-    assert ("ExecStartPre=+/usr/bin/install -d -o devbox -g www-data -m 750 /run/devbox-app\n"
-            in render("app/app@.service.j2", uwsgi_guest))
+    # uWSGI's emperor holds the TCP socket, and still has the sockets' folder made, for its vassals.
+    uwsgi_unit = render("app/app@.service.j2", devbox_settings.validate({**raw, "server": "uwsgi", "worker": "gevent"}))
+    assert "-m devbox.appserver.uwsgi_emperor 10.0.3.202:5001 2048 -- " in uwsgi_unit
+    assert "ExecStartPre=+/usr/bin/install -d -o devbox -g www-data -m 750 /run/devbox-app\n" in uwsgi_unit
 
 
 @pytest.mark.parametrize("tls", [True, False])

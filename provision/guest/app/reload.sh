@@ -33,14 +33,5 @@ fi
 inode=$(bash "$(dirname "$0")/listener.sh" "$bind")
 kill -HUP "$master"
 [[ -n $inode ]] || exit 0
-# find, not `ls -l | grep -q`: under pipefail grep's early exit gives ls a
-# SIGPIPE, and with a thousand descriptors open that read as "not accepting".
-holds_listener() { [[ -n $(find "/proc/$1/fd" -lname "socket:\[$inode\]" -print -quit 2>/dev/null) ]]; }
-for _ in $(seq 150); do
-  accepting=false
-  for pid in "${old[@]}"; do
-    holds_listener "$pid" && accepting=true
-  done
-  $accepting || exit 0
-  sleep 0.01
-done
+# (Past that, a worker that lingers still counts as retired.)
+bash "$(dirname "$0")/released.sh" "$inode" 2 "${old[@]}" || true

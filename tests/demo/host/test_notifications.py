@@ -95,13 +95,9 @@ def test_bad_notify_payloads_are_refused_and_the_connection_stays(socketio_clien
 
 
 def test_a_client_connected_before_a_reload_gets_what_is_posted_meanwhile(socketio_client, http, unique_text,
-                                                                         guests, settings, request):
+                                                                         guests, settings):
     # The message queue (REDIS_URL) carries the broadcast from the new worker
     # to this client, still attached to the retired one.
-    request.applymarker(pytest.mark.xfail(
-        settings["server"] == "uwsgi", strict=True,
-        reason="under uWSGI the old worker is gone before the new one starts: its clients reconnect, and "
-               "miss what is broadcast meanwhile (docs/workers.md#uwsgi)"))
     client = socketio_client()
     seen = received(client, "notification")
     with reloading(guests, settings):

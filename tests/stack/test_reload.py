@@ -49,7 +49,7 @@ def test_code_that_fails_to_load_is_one_line_the_friendly_page_and_fab_logs_show
     assert page.status_code == 503
     assert 'id="devbox-unavailable"' in page.text and page.headers["Retry-After"] == "1"
     # What the app printed, and the traceback, each line tagged with its instance.
-    logs = fab("logs", "--lines", "60")
+    logs = fab("logs", "--lines", "200")  # each instance's traceback, and under uWSGI each new vassal's start
     assert logs.returncode == 0, logs.stderr
     journal = logs.stdout.split("==> journal: the app's stdout and stderr <==", 1)[1]
     assert re.search(rf"-app-1\[\d+\]: RuntimeError: devbox probe {marker}$", journal, re.M), journal

@@ -66,10 +66,12 @@ def worker_pids(guests, settings, instance=1, master=None):
 @contextmanager
 def reloading(guests, settings):
     """`fab reload` running meanwhile. Entered once every app instance has
-    retired its worker (the new one may still be booting): the window in which
-    the retired worker finishes its open connections, for up to gunicorn's
-    graceful timeout, however long the new one takes to load (seconds under
-    software emulation). On leaving, the reload must have succeeded."""
+    retired its worker, which then no longer holds the listening socket (under
+    gunicorn the new one may still be booting; under uWSGI the new vassal
+    accepts): the window in which the retired worker finishes its open
+    connections, for up to the graceful timeout, however long the new one takes
+    to load (seconds under software emulation). On leaving, the reload must
+    have succeeded."""
     instances = range(1, settings["instances"] + 1)
     masters = {i: main_pid(guests, settings, i) for i in instances}
     before = {i: worker_pids(guests, settings, i, masters[i]) for i in instances}
@@ -79,6 +81,11 @@ def reloading(guests, settings):
         assert devbox_guest.wait_for(
             lambda: all(set(worker_pids(guests, settings, i, masters[i])) - set(before[i]) for i in instances),
             timeout=30)
+        app = f"{settings['paths']['synced']}/provision/guest/app"
+        for i in instances:
+            released = (f'bash {app}/released.sh "$(bash {app}/listener.sh {settings["app_binds"][i - 1]})" 30 '
+                        + " ".join(before[i]))
+            guests.of_instance(i).run(f"sudo bash -c {shlex.quote(released)}", hide=True)
         yield
     finally:
         output = reload.communicate(timeout=120)[0]

@@ -32,16 +32,27 @@ def let_go(fds=(LISTENER,)) -> None:
         os.close(devnull)
 
 
-def under_uwsgi(fds=(LISTENER,)) -> bool:
-    """In a uWSGI worker on gevent's loop, let go of the socket when told to
-    retire; whether this process is one."""
+class Retiring:
+    """Arms the SIGHUP watcher on the worker's first request, once uWSGI's
+    gevent loop runs. uWSGI's own graceful handler must be the first watcher
+    of SIGHUP (it stops accepting): one registered earlier, say while the app's
+    import yielded to gevent's hub, would leave uWSGI's immediate exit in place,
+    which ends every open request. Without a request there is nothing to
+    finish: the worker then simply exits, and the socket goes with it."""
+
+    def __init__(self, gevent, fds):
+        self.gevent, self.fds = gevent, fds
+
+    def arm(self) -> None:
+        self.gevent.signal_handler(signal.SIGHUP, functools.partial(let_go, self.fds))
+
+
+def under_uwsgi(fds=(LISTENER,)) -> Retiring | None:
+    """In a uWSGI worker on gevent's loop, what lets go of the socket when it
+    is told to retire (arm it on the first request); else None."""
     try:
         import gevent
         import uwsgi  # noqa: F401  (only there in uWSGI's processes)
     except ImportError:
-        return False
-    # Once gevent's loop runs: uWSGI's own graceful handler must be the first
-    # watcher of SIGHUP (it stops accepting), or libev leaves uWSGI's
-    # immediate exit in place.
-    gevent.get_hub().loop.run_callback(gevent.signal_handler, signal.SIGHUP, functools.partial(let_go, fds))
-    return True
+        return None
+    return Retiring(gevent, fds)

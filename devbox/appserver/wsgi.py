@@ -111,10 +111,7 @@ class Devbox:
         self.boot_id = uuid.uuid4().hex
         self.version = appcode.version(app_dir, static_dir)
         self.app, self.error = None, None
-        try:
-            under_uwsgi()
-        except Exception as exc:  # the reload's wait only: never a reason to fail
-            print(f"devbox: a reload will not see this uWSGI worker retire: {exc}", file=sys.stderr)
+        self.retiring = under_uwsgi()
         try:
             self.app = import_app(target)
         except (Exception, SystemExit) as exc:  # whatever the app's import raised; the worker lives on
@@ -141,6 +138,12 @@ class Devbox:
         return body
 
     def __call__(self, environ, start_response):
+        if self.retiring is not None:  # under uWSGI, its loop now runs: devbox/appserver/uwsgi_retire.py
+            retiring, self.retiring = self.retiring, None
+            try:
+                retiring.arm()
+            except Exception as exc:  # the reload's wait only: never a reason to fail a request
+                print(f"devbox: a reload will not see this uWSGI worker retire: {exc}", file=sys.stderr)
         path = environ.get("PATH_INFO", "")
         if path.startswith(PREFIX) or path == PREFIX.rstrip("/"):
             return self.devbox(path, environ, start_response)

@@ -24,7 +24,8 @@ def test_a_killed_master_is_the_friendly_page_or_another_instance_meanwhile_and_
     master = host.run(f"ps -o ppid= -p {before['pid']}", hide=True).stdout.strip()
     workers = host.run(f"pgrep -P {master}", hide=True).stdout.split()
     # The kill, and back once its workers are gone too (systemd ends them with
-    # the unit): until then they take requests, and may be cut while answering.
+    # the unit; a uWSGI worker ends itself once its master is gone): until then
+    # they take requests, and may be cut while answering.
     gone = (f"for _ in $(seq 2000); do alive=; for p in {' '.join(workers)}; do "
             "[ -e /proc/$p ] && ! grep -qs '^State:.*Z' /proc/$p/status && alive=1; done; "
             '[ -z "$alive" ] && break; sleep 0.01; done')

@@ -226,8 +226,8 @@ def test_uwsgi_serves_every_instance_over_the_uwsgi_protocol(raw, nginx_check, l
     ini = render("app/uwsgi.ini.j2", settings).splitlines()
     for line in ("module = devbox.appserver.wsgi:application", "master = true", "workers = 1",
                  f"gevent = {settings['max_clients']}", "gevent-early-monkey-patch = true",
-                 f"hook-accepting1-once = exec:/bin/bash {synced}/provision/guest/app/uwsgi-vassals.sh retire "
-                 "/run/devbox-app/vassals-$(DEVBOX_INSTANCE) $(DEVBOX_EMPEROR_PID)",
+                 f"hook-accepting1 = safeexec:/bin/bash {synced}/provision/guest/app/uwsgi-vassals.sh retire "
+                 "/run/devbox-app/vassals-$(DEVBOX_INSTANCE) $(DEVBOX_EMPEROR_PID) %n",
                  f"virtualenv = {settings['paths']['venv']}", f"chdir = {settings['paths']['synced']}/app"):
         assert line in ini
     assert not [line for line in ini if line.startswith("socket")]  # the emperor's, handed to each vassal

@@ -9,20 +9,10 @@ from devbox.appserver.uwsgi_retire import under_uwsgi
 
 
 class Gevent:
-    """gevent's hub runs the callbacks at once, as its loop does once it runs."""
+    """gevent's signal watchers, as the worker registers them."""
 
     def __init__(self):
         self.handlers = {}
-
-    def get_hub(self):
-        return self
-
-    @property
-    def loop(self):
-        return self
-
-    def run_callback(self, function, *args):
-        function(*args)
 
     def signal_handler(self, signum, handler):
         self.handlers[signum] = handler
@@ -35,7 +25,9 @@ def test_a_retiring_worker_drops_its_copy_of_the_socket_and_keeps_the_number(mon
     with socket.create_server(("127.0.0.1", 0)) as listener:
         copy = os.dup(listener.fileno())  # the worker's, as uWSGI's descriptor 3
         try:
-            assert under_uwsgi(fds=(copy,))
+            retiring = under_uwsgi(fds=(copy,))
+            assert gevent.handlers == {}  # not before the first request: uWSGI's loop, its handler first
+            retiring.arm()
             assert os.path.samestat(os.fstat(copy), os.fstat(listener.fileno()))  # until told to retire
             gevent.handlers[signal.SIGHUP]()
             assert os.readlink(f"/proc/self/fd/{copy}") == os.devnull  # the number stays taken
@@ -47,4 +39,4 @@ def test_a_retiring_worker_drops_its_copy_of_the_socket_and_keeps_the_number(mon
 
 def test_outside_uwsgi_nothing_is_registered(monkeypatch):
     monkeypatch.setitem(sys.modules, "uwsgi", None)  # import uwsgi raises ImportError
-    assert under_uwsgi() is False
+    assert under_uwsgi() is None

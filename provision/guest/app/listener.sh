@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Prints the inode of the socket gunicorn listens on at BIND (unix:/path or
+# Prints the inode of the socket an app instance listens on at BIND (unix:/path or
 # 127.0.0.1:PORT, as the app unit binds it), or nothing when none listens.
 # Usage: listener.sh BIND
 set -euo pipefail

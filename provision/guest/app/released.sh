@@ -10,7 +10,8 @@ shift 2
 # find, not `ls -l | grep -q`: under pipefail grep's early exit gives ls a
 # SIGPIPE, and with a thousand descriptors open that read as "not accepting".
 holds_listener() { [[ -n $(find "/proc/$1/fd" -lname "socket:\[$inode\]" -print -quit 2>/dev/null) ]]; }
-for _ in $(seq $((seconds * 100))); do
+deadline=$((SECONDS + seconds))
+while ((SECONDS < deadline)); do
   accepting=false
   for pid in "$@"; do
     holds_listener "$pid" && accepting=true

@@ -2,7 +2,7 @@
 # An app instance under uWSGI (server: uwsgi) is an emperor holding the
 # instance's socket (devbox/appserver/uwsgi_emperor.py) and its vassals: one
 # per link in the instance's vassals folder, each link to devbox's uwsgi.ini
-# and named by the time it was made. A reload adds a link. The emperor starts
+# and numbered in the order they were made. A reload adds a link. The emperor starts
 # a new vassal beside the old one, on the same socket; just before it accepts,
 # the new vassal removes the older links, and the emperor retires their
 # vassals gracefully: they stop accepting, and their open requests, WebSockets
@@ -12,13 +12,21 @@
 #   start  DIR INI                ExecStartPre: the first vassal, and no other
 #   reload DIR INI EMPEROR BIND   ExecReload: a new vassal; returns once no old
 #                                 worker can take a request
-#   retire DIR EMPEROR            the new vassal's hook, just before it accepts
+#   retire DIR EMPEROR NAME       vassal NAME's hook, just before its worker
+#                                 accepts: the vassals before it retire
 set -euo pipefail
 
-usage="usage: uwsgi-vassals.sh start DIR INI | reload DIR INI EMPEROR_PID BIND | retire DIR EMPEROR_PID"
+usage="usage: uwsgi-vassals.sh start DIR INI | reload DIR INI EMPEROR_PID BIND | retire DIR EMPEROR_PID NAME"
 command=${1:?$usage} dir=${2:?$usage}
-# Names sort as they were made: nanoseconds since 1970 have 19 digits until 2286.
-link() { ln -s "$1" "$dir/$(date +%s%N).ini"; }
+# The links, oldest first: numbers of ten digits sort as they count (not a
+# clock, which may step back).
+links() { find "$dir" -maxdepth 1 -name '*.ini' -printf '%f\n' | sort; }
+link() {
+  local last
+  last=$(links | tail -n 1)
+  last=${last%.ini}
+  ln -s "$1" "$dir/$(printf '%010d' $((10#${last:-0} + 1))).ini"
+}
 # The workers of the emperor's vassals (ps pads its pids with spaces).
 workers() { ps -o pid= --ppid "$1" | tr -d ' ' | xargs -r -n1 ps -o pid= --ppid | tr -d ' '; }
 
@@ -43,11 +51,10 @@ case $command in
     exit 1
     ;;
   retire)
-    emperor=${3:?$usage}
-    # All but the newest: a vassal that a later reload overtook retires too.
-    find "$dir" -maxdepth 1 -name '*.ini' | sort | head -n -1 | xargs -r rm -f
-    # (A failed hook would stop the worker; without its emperor, the vassal goes anyway.)
-    kill -WINCH "$emperor" || true
+    emperor=${3:?$usage} name=${4:?$usage}
+    # The ones before it; a later one, still loading, retires this one in turn.
+    links | awk -v name="$name.ini" '$0 < name' | sed "s|^|$dir/|" | xargs -r rm -f
+    kill -WINCH "$emperor"
     ;;
   *)
     echo "$usage" >&2

@@ -268,7 +268,7 @@ def status(c):
                    else [f"{guest} is down"] * len(units))
         actives.update(zip(units, answers))
         if s["server"] == "uwsgi" and states[guest][0] == "running":  # each emperor's vassals: two while one hands over
-            folders = " ".join(f"{s['app_socket_dir']}/vassals-{unit.split('@')[1].split('.')[0]}" for unit in units)
+            folders = " ".join(f"{s['app_socket_dir']}/vassals-{i}" for i in s["guests"][guest]["instances"])
             counts = run(f"for d in {folders}; do sudo ls $d 2>/dev/null | wc -l; done", guest).split()
             vassals.update((unit, f", {n} vassal{'s' if n != '1' else ''}") for unit, n in zip(units, counts))
     for instance, (unit, bind, guest) in enumerate(zip(s["app_units"], s["app_binds"], s["instance_guests"]), 1):

@@ -22,7 +22,7 @@ import signal
 LISTENER = 3
 
 
-def let_go(fds=(LISTENER,)) -> None:
+def let_go(fds) -> None:
     """Drop this process's copies of the listening sockets ``fds``."""
     devnull = os.open(os.devnull, os.O_RDONLY)
     try:
